@@ -1,0 +1,208 @@
+//! Errors of the engine.
+//!
+//! Policy:
+//! - The engine has one error type, [`Error`]. Each variant carries the
+//!   context a person needs to act (which file, which repository) and its
+//!   message is a complete sentence in plain words, because the desktop app
+//!   shows it as-is.
+//! - [`Error::kind`] sorts errors into a few [`ErrorKind`]s. Front ends match
+//!   on the kind and its stable [`ErrorKind::code`], never on message text.
+//! - [`ErrorKind::is_retryable`] tells schedulers whether trying the same
+//!   thing again later can succeed without anyone changing anything.
+//! - The original cause is kept as the [`std::error::Error::source`] so logs
+//!   can show the full chain; secrets never appear in messages.
+
+use std::path::PathBuf;
+
+/// Shorthand for results whose error is the engine's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Every error the engine reports.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// No configuration folder was given and the platform has no standard one.
+    #[error(
+        "cannot find a folder for Escale's settings on this computer; \
+         set ESCALE_CONFIG_DIR or pass --config-dir"
+    )]
+    NoConfigDir,
+
+    /// The configuration file exists but could not be read or written.
+    #[error("cannot {action} the settings file {}: {source}", path.display())]
+    ConfigIo {
+        /// What was being done: "read" or "write".
+        action: &'static str,
+        /// The file concerned.
+        path: PathBuf,
+        /// The underlying I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// The configuration file is not valid TOML or does not match the schema.
+    #[error("the settings file {} is not valid: {reason}", path.display())]
+    ConfigSyntax {
+        /// The file concerned.
+        path: PathBuf,
+        /// What is wrong, with its line and column when known.
+        reason: String,
+    },
+
+    /// The configuration file was written by a newer Escale.
+    #[error(
+        "the settings file {} has format version {found}, but this Escale reads \
+         only version {supported}; install a newer Escale",
+        path.display()
+    )]
+    ConfigVersion {
+        /// The file concerned.
+        path: PathBuf,
+        /// The version found in the file.
+        found: u32,
+        /// The version this build understands.
+        supported: u32,
+    },
+
+    /// A repository's settings break a rule (empty name, duplicate, relative folder…).
+    #[error("invalid settings for repository \"{repository}\": {reason}")]
+    InvalidRepository {
+        /// The repository's name as given.
+        repository: String,
+        /// Which rule is broken.
+        reason: String,
+    },
+}
+
+impl Error {
+    /// The broad category of this error, for front ends and schedulers.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Error::NoConfigDir | Error::ConfigSyntax { .. } | Error::ConfigVersion { .. } => {
+                ErrorKind::Config
+            }
+            Error::InvalidRepository { .. } => ErrorKind::InvalidInput,
+            Error::ConfigIo { source, .. } => ErrorKind::from_io(source),
+        }
+    }
+
+    /// Shorthand for `self.kind().code()`.
+    pub fn code(&self) -> &'static str {
+        self.kind().code()
+    }
+
+    /// Shorthand for `self.kind().is_retryable()`.
+    pub fn is_retryable(&self) -> bool {
+        self.kind().is_retryable()
+    }
+}
+
+/// The category of an [`Error`]: what a front end shows and whether a retry helps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// The settings are missing, unreadable or invalid; a person must fix them.
+    Config,
+    /// A value given by the user or a caller breaks a rule.
+    InvalidInput,
+    /// The operating system refused access to a local file.
+    PermissionDenied,
+    /// The local disk is full.
+    DiskFull,
+    /// Any other local input/output failure; it may go away by itself.
+    Io,
+}
+
+impl ErrorKind {
+    /// A stable, machine-readable code (`snake_case`) that user interfaces
+    /// match on and that appears in `--json` output. Codes never change
+    /// meaning once released.
+    pub fn code(self) -> &'static str {
+        match self {
+            ErrorKind::Config => "config_invalid",
+            ErrorKind::InvalidInput => "invalid_input",
+            ErrorKind::PermissionDenied => "permission_denied",
+            ErrorKind::DiskFull => "disk_full",
+            ErrorKind::Io => "io_error",
+        }
+    }
+
+    /// Whether trying the same operation again later can succeed without
+    /// anyone changing anything. A full disk is retryable: files may be
+    /// removed, and the scheduler backs off meanwhile.
+    pub fn is_retryable(self) -> bool {
+        match self {
+            ErrorKind::Config | ErrorKind::InvalidInput | ErrorKind::PermissionDenied => false,
+            ErrorKind::DiskFull | ErrorKind::Io => true,
+        }
+    }
+
+    fn from_io(error: &std::io::Error) -> Self {
+        match error.kind() {
+            std::io::ErrorKind::PermissionDenied | std::io::ErrorKind::ReadOnlyFilesystem => {
+                ErrorKind::PermissionDenied
+            }
+            std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded => {
+                ErrorKind::DiskFull
+            }
+            _ => ErrorKind::Io,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_are_distinct_snake_case() {
+        let kinds = [
+            ErrorKind::Config,
+            ErrorKind::InvalidInput,
+            ErrorKind::PermissionDenied,
+            ErrorKind::DiskFull,
+            ErrorKind::Io,
+        ];
+        let mut codes: Vec<_> = kinds.iter().map(|k| k.code()).collect();
+        for code in &codes {
+            assert!(
+                code.chars().all(|c| c.is_ascii_lowercase() || c == '_'),
+                "{code} is not snake_case"
+            );
+        }
+        codes.sort_unstable();
+        codes.dedup();
+        assert_eq!(codes.len(), kinds.len(), "two kinds share a code");
+    }
+
+    #[test]
+    fn io_errors_are_sorted_by_what_a_person_can_do() {
+        let denied = Error::ConfigIo {
+            action: "write",
+            path: "/x".into(),
+            source: std::io::Error::from(std::io::ErrorKind::PermissionDenied),
+        };
+        assert_eq!(denied.kind(), ErrorKind::PermissionDenied);
+        assert!(!denied.is_retryable());
+
+        let full = Error::ConfigIo {
+            action: "write",
+            path: "/x".into(),
+            source: std::io::Error::from(std::io::ErrorKind::StorageFull),
+        };
+        assert_eq!(full.code(), "disk_full");
+        assert!(full.is_retryable());
+    }
+
+    #[test]
+    fn messages_name_the_file() {
+        let err = Error::ConfigVersion {
+            path: "/etc/escale/config.toml".into(),
+            found: 9,
+            supported: 1,
+        };
+        let text = err.to_string();
+        assert!(text.contains("/etc/escale/config.toml"), "{text}");
+        assert!(text.contains("version 9"), "{text}");
+    }
+}

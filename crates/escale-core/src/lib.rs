@@ -1,0 +1,46 @@
+//! The Escale sync engine.
+//!
+//! Escale keeps a folder identical on several computers that cannot reach
+//! each other, by passing encrypted files through a *relay*: a folder on
+//! storage every computer can reach (a network share, FTP, WebDAV, S3, SFTP,
+//! or any cloud rclone knows). This crate is the engine shared by the
+//! `escale` command-line daemon and the desktop app; neither front end holds
+//! sync logic of its own.
+//!
+//! The public surface is deliberately small and re-exported from here:
+//!
+//! - [`ConfigDir`] finds the one folder that holds the configuration (and,
+//!   later, the state database and logs) shared by the CLI and the desktop
+//!   app, and loads and saves [`Config`].
+//! - [`Error`] is the single error type; every error has an [`ErrorKind`]
+//!   with a stable [`code`](ErrorKind::code) for user interfaces and a
+//!   [`retryable`](ErrorKind::is_retryable) flag for schedulers.
+//!
+//! # Example
+//!
+//! ```
+//! use escale_core::{Config, ConfigDir, RepositoryConfig};
+//!
+//! # fn main() -> Result<(), escale_core::Error> {
+//! # let tmp = tempfile::tempdir().unwrap();
+//! let dir = ConfigDir::new(tmp.path().join("escale"));
+//! // A configuration folder that does not exist yet reads as empty.
+//! let mut config = dir.load()?;
+//! assert!(config.repositories.is_empty());
+//!
+//! config.add_repository(RepositoryConfig::new(
+//!     "reports",
+//!     "/home/ana/Reports",
+//!     "file:///mnt/share/escale-reports",
+//! ))?;
+//! dir.save(&config)?;
+//! assert_eq!(dir.load()?.repositories[0].name, "reports");
+//! # Ok(())
+//! # }
+//! ```
+
+mod config;
+mod error;
+
+pub use config::{CONFIG_FILE_NAME, CONFIG_VERSION, Config, ConfigDir, RepositoryConfig};
+pub use error::{Error, ErrorKind, Result};
