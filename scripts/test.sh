@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Installs what is missing, then runs the whole test suite: formatting,
+# lints, every Rust test, the UI's tests, the icon check, and the desktop
+# app end to end under a virtual display. Stops at the first failure.
+source "$(dirname "${BASH_SOURCE[0]}")/setup.sh"
+
+ensure_apt_packages "${BUILD_PACKAGES[@]}" "${TEST_PACKAGES[@]}"
+ensure_rust
+ensure_node
+ensure_ui_dependencies
+ensure_tauri_driver
+cd "$ROOT"
+
+step "Checking formatting"
+cargo fmt --all --check
+
+build_ui
+
+step "UI tests"
+(cd ui && npm test --silent)
+
+step "Icons are up to date with their master drawing"
+icons/generate.sh --check
+
+step "Lints (clippy, warnings are errors)"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+step "Rust tests"
+cargo test --workspace --locked
+
+step "Desktop app end to end (Xvfb, tauri-driver, WebKitWebDriver)"
+cargo build --package escale-desktop --locked
+export NO_AT_BRIDGE=1
+dbus-run-session -- xvfb-run --auto-servernum --server-args='-screen 0 1280x800x24' \
+  cargo test --package escale-e2e --test desktop --locked -- --ignored --test-threads=1
+
+step "All tests passed"

@@ -1,0 +1,83 @@
+//! Helpers for Escale's end-to-end tests: the real binaries, started as
+//! separate processes and driven from outside, as a user or a script would.
+//!
+//! Each test binary in `tests/` calls [`binary`] to get a freshly built
+//! executable: the first call in a process runs `cargo build` for it, so a
+//! test never runs a stale binary.
+
+pub mod tray_host;
+pub mod webdriver;
+pub mod x11;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Mutex;
+
+/// The root of the workspace (the folder holding the top `Cargo.toml`).
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("the e2e crate sits one level below the workspace root")
+        .to_path_buf()
+}
+
+/// The cargo target profile folder the running test was built into
+/// (`target/debug`), found from the test executable's own path.
+pub fn profile_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("the test knows its own path");
+    // target/debug/deps/<test-binary>
+    exe.parent()
+        .and_then(Path::parent)
+        .expect("test binaries live in <target>/<profile>/deps")
+        .to_path_buf()
+}
+
+/// Where tests write files meant for people to look at (screenshots):
+/// `target/e2e-artifacts/`, kept after the run.
+pub fn artifacts_dir() -> PathBuf {
+    let dir = profile_dir()
+        .parent()
+        .expect("the profile folder sits inside the target folder")
+        .join("e2e-artifacts");
+    std::fs::create_dir_all(&dir).expect("the artifacts folder can be created");
+    dir
+}
+
+/// The path of binary `bin` from package `package`, built now if needed.
+///
+/// # Panics
+///
+/// If the build fails; the build output is shown above the panic.
+pub fn binary(package: &str, bin: &str) -> PathBuf {
+    // Tests in one process run in parallel; cargo would serialise on its
+    // lock anyway, this just avoids repeating the work.
+    static BUILT: Mutex<Vec<String>> = Mutex::new(Vec::new());
+    let mut built = BUILT.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    if !built.iter().any(|name| name == bin) {
+        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+        let status = Command::new(cargo)
+            .current_dir(workspace_root())
+            .args(["build", "--quiet", "--package", package, "--bin", bin])
+            .status()
+            .expect("cargo can be started");
+        assert!(status.success(), "building {bin} failed");
+        built.push(bin.to_owned());
+    }
+    let path = profile_dir().join(format!("{bin}{}", std::env::consts::EXE_SUFFIX));
+    assert!(path.is_file(), "{} was not built", path.display());
+    path
+}
+
+/// A `Command` for the real `escale` binary using `config_dir` as its
+/// configuration folder, with no secret or folder leaking in from the
+/// environment of whoever runs the tests.
+pub fn escale(config_dir: &Path) -> Command {
+    let mut command = Command::new(binary("escale-cli", "escale"));
+    command
+        .env_remove("ESCALE_CONFIG_DIR")
+        .env_remove("ESCALE_PASSPHRASE")
+        .env_remove("ESCALE_RELAY_PASSWORD")
+        .arg("--config-dir")
+        .arg(config_dir);
+    command
+}
