@@ -52,7 +52,9 @@ pub fn binary(package: &str, bin: &str) -> PathBuf {
     // Tests in one process run in parallel; cargo would serialise on its
     // lock anyway, this just avoids repeating the work.
     static BUILT: Mutex<Vec<String>> = Mutex::new(Vec::new());
-    let mut built = BUILT.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let mut built = BUILT
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
     if !built.iter().any(|name| name == bin) {
         let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
         let status = Command::new(cargo)

@@ -24,10 +24,7 @@ struct Watcher {
 #[zbus::interface(name = "org.kde.StatusNotifierWatcher")]
 impl Watcher {
     fn register_status_notifier_item(&self, service: &str, #[zbus(header)] header: Header<'_>) {
-        let sender = header
-            .sender()
-            .map(ToString::to_string)
-            .unwrap_or_default();
+        let sender = header.sender().map(ToString::to_string).unwrap_or_default();
         // Items register either an object path on their own connection or
         // a bus name serving the default path.
         let registration = if service.starts_with('/') {
@@ -203,7 +200,11 @@ fn collect_labels(node: &Value<'_>, items: &mut Vec<(i32, String)>) {
     let Value::Structure(structure) = node else {
         return;
     };
-    let [Value::I32(id), Value::Dict(properties), Value::Array(children)] = structure.fields()
+    let [
+        Value::I32(id),
+        Value::Dict(properties),
+        Value::Array(children),
+    ] = structure.fields()
     else {
         return;
     };

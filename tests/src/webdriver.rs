@@ -86,7 +86,9 @@ impl TauriDriver {
             }
         });
         let value = call(
-            self.http.post(format!("{}/session", self.base())).json(&capabilities),
+            self.http
+                .post(format!("{}/session", self.base()))
+                .json(&capabilities),
             "new session",
         );
         let id = value["sessionId"]
@@ -133,7 +135,10 @@ impl Session<'_> {
 
     fn post(&self, path: &str, body: Value) -> Value {
         call(
-            self.driver.http.post(format!("{}{path}", self.url)).json(&body),
+            self.driver
+                .http
+                .post(format!("{}{path}", self.url))
+                .json(&body),
             path,
         )
     }
@@ -233,7 +238,10 @@ fn call(request: reqwest::blocking::RequestBuilder, what: &str) -> Value {
     let body: Value = response
         .json()
         .unwrap_or_else(|err| panic!("WebDriver {what}: unreadable answer ({err})"));
-    assert!(status.is_success(), "WebDriver {what} failed ({status}): {body}");
+    assert!(
+        status.is_success(),
+        "WebDriver {what} failed ({status}): {body}"
+    );
     body["value"].clone()
 }
 

@@ -37,7 +37,11 @@ fn status_json_lists_repositories_from_the_shared_settings_file() {
 #[test]
 fn broken_settings_file_gives_one_error_line_and_a_failure_exit() {
     let config = tempfile::tempdir().unwrap();
-    fs::write(config.path().join("config.toml"), "version = 1\n[[repository]\n").unwrap();
+    fs::write(
+        config.path().join("config.toml"),
+        "version = 1\n[[repository]\n",
+    )
+    .unwrap();
     let output = escale(config.path()).arg("status").output().unwrap();
     assert!(!output.status.success());
     let stderr = String::from_utf8(output.stderr).unwrap();

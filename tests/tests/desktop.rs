@@ -22,7 +22,11 @@ fn desktop_binary() -> PathBuf {
 }
 
 fn write_settings(config_dir: &Path, body: &str) {
-    fs::write(config_dir.join("config.toml"), format!("version = 1\n{body}")).unwrap();
+    fs::write(
+        config_dir.join("config.toml"),
+        format!("version = 1\n{body}"),
+    )
+    .expect("the settings file can be written");
 }
 
 #[test]
@@ -117,7 +121,10 @@ impl App {
     }
 
     fn is_running(&mut self) -> bool {
-        self.0.try_wait().expect("the app's status can be read").is_none()
+        self.0
+            .try_wait()
+            .expect("the app's status can be read")
+            .is_none()
     }
 }
 
@@ -155,7 +162,10 @@ fn closing_the_window_keeps_escale_in_the_tray_until_quit() {
     let status = second.wait_for_exit(Duration::from_secs(20));
     assert!(status.success(), "the second launch failed: {status}");
     let shown = display.wait_for_viewable("Escale", Duration::from_secs(10));
-    assert_eq!(shown, window, "the second launch opened a window of its own");
+    assert_eq!(
+        shown, window,
+        "the second launch opened a window of its own"
+    );
     assert!(app.is_running());
 
     // "Open Escale" in the tray menu brings the hidden window back.
