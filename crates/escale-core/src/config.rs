@@ -174,14 +174,15 @@ impl Config {
         if version != CONFIG_VERSION {
             return Err(ParseProblem::Version(version));
         }
-        let config: Config = toml::from_str(text).map_err(|err| ParseProblem::syntax(text, &err))?;
+        let config: Config =
+            toml::from_str(text).map_err(|err| ParseProblem::syntax(text, &err))?;
         config.validate().map_err(ParseProblem::Invalid)?;
         Ok(config)
     }
 
     fn to_toml(&self) -> String {
-        let body = toml::to_string_pretty(self)
-            .expect("the configuration types always serialize to TOML");
+        let body =
+            toml::to_string_pretty(self).expect("the configuration types always serialize to TOML");
         format!(
             "# Escale settings, shared by the desktop app and the `escale` command.\n\
              # Secrets are never stored here: see the OS keyring.\n\n{body}"
@@ -337,7 +338,10 @@ mod tests {
         let dir = ConfigDir::new(tmp.path());
         fs::write(dir.config_file(), "version = 2\nshiny_new_option = true\n").unwrap();
         let err = dir.load().unwrap_err();
-        assert!(matches!(err, Error::ConfigVersion { found: 2, .. }), "{err}");
+        assert!(
+            matches!(err, Error::ConfigVersion { found: 2, .. }),
+            "{err}"
+        );
         assert_eq!(err.kind(), ErrorKind::Config);
     }
 
@@ -370,7 +374,11 @@ mod tests {
         config.add_repository(sample()).unwrap();
         let err = config.add_repository(sample()).unwrap_err();
         assert_eq!(err.code(), "invalid_input");
-        assert_eq!(config.repositories.len(), 1, "a refused add changes nothing");
+        assert_eq!(
+            config.repositories.len(),
+            1,
+            "a refused add changes nothing"
+        );
     }
 
     #[test]
