@@ -39,8 +39,15 @@
 //! # }
 //! ```
 
+mod chunker;
 mod config;
+mod crypto;
 mod error;
+mod ids;
+mod path;
+mod relay;
+mod scan;
 
 pub use config::{CONFIG_FILE_NAME, CONFIG_VERSION, Config, ConfigDir, RepositoryConfig};
 pub use error::{Error, ErrorKind, Result};
+pub use ids::{ClientId, InvalidId, ObjectId, RepositoryId};
