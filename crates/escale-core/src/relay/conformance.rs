@@ -1,0 +1,526 @@
+//! The behaviour every relay backend must show, written once and run
+//! against each backend.
+//!
+//! Each check is an `async fn(&Ctx)` working inside its own fresh folder of
+//! the relay, so checks never see each other's files and may share one
+//! server. [`relay_conformance_tests!`] turns the whole list into one
+//! `#[tokio::test]` per check for a backend, given a set-up function:
+//!
+//! ```ignore
+//! async fn setup() -> Option<Fixture> {
+//!     // Start or find the server; `None` skips the suite (server absent).
+//! }
+//! relay_conformance_tests!(setup, many_entries = 5_000);
+//! ```
+//!
+//! Checks panic with a message naming the path and operation, which is
+//! the test failure report. They rely only on the [`Relay`] contract and
+//! on what [`Capabilities`] promise, never on how a backend stores files.
+
+use std::any::Any;
+use std::collections::BTreeMap;
+use std::fmt::Debug;
+use std::ops::Range;
+use std::sync::Arc;
+
+use bytes::Bytes;
+
+use super::{Relay, RelayEntry, RelayError, RelayErrorKind, RelayPath};
+
+/// A backend ready for the suite, with whatever must live as long as it
+/// (a temporary folder, a server process).
+pub(crate) struct Fixture {
+    /// The backend under test.
+    pub(crate) relay: Arc<dyn Relay>,
+    /// Dropped after the check, not before.
+    pub(crate) _guard: Box<dyn Any + Send>,
+}
+
+/// What a check works with: the backend and a fresh folder of its own.
+pub(crate) struct Ctx {
+    /// The backend under test.
+    pub(crate) relay: Arc<dyn Relay>,
+    /// A folder that exists, is empty, and belongs to this check alone.
+    pub(crate) base: RelayPath,
+    /// How many files the big-folder check writes: network servers page
+    /// their listings (S3 at 1,000), so their suites ask for more.
+    pub(crate) many_entries: usize,
+}
+
+impl Ctx {
+    /// Creates a fresh, randomly named folder at the relay root.
+    pub(crate) async fn new(relay: Arc<dyn Relay>, many_entries: usize) -> Ctx {
+        let name = format!(
+            "conformance-{}",
+            hex::encode(crate::ids::random_bytes::<6>())
+        );
+        let base = RelayPath::root().join(&name).unwrap();
+        relay
+            .create_dir(&base)
+            .await
+            .unwrap_or_else(|e| panic!("cannot create the check's folder {base}: {e}"));
+        Ctx {
+            relay,
+            base,
+            many_entries,
+        }
+    }
+
+    /// `relative` (slash-separated) inside the check's folder.
+    fn path(&self, relative: &str) -> RelayPath {
+        RelayPath::new(&format!("{}/{relative}", self.base.as_str())).unwrap()
+    }
+
+    /// Writes or panics naming the path.
+    async fn write(&self, path: &RelayPath, data: impl Into<Bytes>) {
+        self.relay
+            .write(path, data.into())
+            .await
+            .unwrap_or_else(|e| panic!("write {path}: {e}"));
+    }
+
+    /// Reads or panics naming the path and range.
+    async fn read(&self, path: &RelayPath, range: Option<Range<u64>>) -> Bytes {
+        self.relay
+            .read(path, range.clone())
+            .await
+            .unwrap_or_else(|e| panic!("read {path} {range:?}: {e}"))
+    }
+
+    /// Creates a folder or panics naming it.
+    async fn mkdir(&self, path: &RelayPath) {
+        self.relay
+            .create_dir(path)
+            .await
+            .unwrap_or_else(|e| panic!("create_dir {path}: {e}"));
+    }
+
+    /// The listing of `dir` by name, to compare without caring for order.
+    async fn list(&self, dir: &RelayPath) -> BTreeMap<String, RelayEntry> {
+        let entries = self
+            .relay
+            .list(dir)
+            .await
+            .unwrap_or_else(|e| panic!("list {dir}: {e}"));
+        let count = entries.len();
+        let by_name: BTreeMap<_, _> = entries.into_iter().map(|e| (e.name.clone(), e)).collect();
+        assert_eq!(by_name.len(), count, "list {dir} repeats a name");
+        by_name
+    }
+
+    /// Asserts that `dir` holds exactly these files (name, size) and folders.
+    async fn assert_listing(&self, dir: &RelayPath, files: &[(&str, u64)], dirs: &[&str]) {
+        let listed = self.list(dir).await;
+        let names: Vec<&str> = listed.keys().map(String::as_str).collect();
+        let mut expected: Vec<&str> = files
+            .iter()
+            .map(|(n, _)| *n)
+            .chain(dirs.iter().copied())
+            .collect();
+        expected.sort_unstable();
+        assert_eq!(names, expected, "list {dir}");
+        let sizes = self.relay.capabilities().list_sizes;
+        for (name, size) in files {
+            let entry = &listed[*name];
+            assert!(!entry.is_dir, "list {dir}: file {name} listed as a folder");
+            if sizes {
+                assert_eq!(entry.size, Some(*size), "list {dir}: size of {name}");
+            }
+        }
+        for name in dirs {
+            assert!(
+                listed[*name].is_dir,
+                "list {dir}: folder {name} listed as a file"
+            );
+        }
+    }
+}
+
+/// Asserts that `result` failed with `kind` and that the message names
+/// `path`, since messages reach people as they are.
+fn assert_fails<T: Debug>(
+    result: Result<T, RelayError>,
+    kind: RelayErrorKind,
+    path: &RelayPath,
+    op: &str,
+) {
+    match result {
+        Ok(value) => panic!("{op} {path} succeeded ({value:?}) but should fail with {kind}"),
+        Err(err) => {
+            assert_eq!(err.kind(), kind, "{op} {path}: {err}");
+            assert!(
+                err.to_string().contains(path.file_name()),
+                "{op} {path}: the message does not name the path: {err}"
+            );
+        }
+    }
+}
+
+/// Bytes that never repeat with a short period, so that an offset error in
+/// a ranged read or a reordered chunk cannot go unnoticed.
+pub(crate) fn pattern(len: usize, seed: u64) -> Vec<u8> {
+    let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    (0..len)
+        .map(|_| {
+            // xorshift64: cheap and good enough to tell bytes apart.
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state.to_le_bytes()[0]
+        })
+        .collect()
+}
+
+/// Files and folders are listed with their kind and, when the backend
+/// lists sizes, their sizes; an empty folder lists as empty.
+pub(crate) async fn list_files_and_folders(ctx: &Ctx) {
+    assert!(!ctx.relay.describe().is_empty(), "describe() is empty");
+    ctx.assert_listing(&ctx.base, &[], &[]).await;
+
+    ctx.write(&ctx.path("a.txt"), &b"abc"[..]).await;
+    ctx.write(&ctx.path("b.bin"), pattern(1000, 1)).await;
+    ctx.mkdir(&ctx.path("sub")).await;
+    ctx.mkdir(&ctx.path("empty")).await;
+    ctx.write(&ctx.path("sub/inner.txt"), &b"inner"[..]).await;
+
+    ctx.assert_listing(
+        &ctx.base,
+        &[("a.txt", 3), ("b.bin", 1000)],
+        &["sub", "empty"],
+    )
+    .await;
+    ctx.assert_listing(&ctx.path("sub"), &[("inner.txt", 5)], &[])
+        .await;
+    ctx.assert_listing(&ctx.path("empty"), &[], &[]).await;
+
+    let root = ctx.list(&RelayPath::root()).await;
+    let base = root
+        .get(ctx.base.file_name())
+        .unwrap_or_else(|| panic!("the root's listing lacks {}", ctx.base));
+    assert!(base.is_dir);
+}
+
+/// Whole reads and ranges: inside, straddling the end (clamped), past the
+/// end and empty (no bytes, no error).
+pub(crate) async fn read_whole_and_ranges(ctx: &Ctx) {
+    let path = ctx.path("data.bin");
+    let data = pattern(1000, 2);
+    ctx.write(&path, data.clone()).await;
+
+    assert_eq!(ctx.read(&path, None).await, data);
+    let cases: [(Range<u64>, Range<usize>); 7] = [
+        (0..1000, 0..1000),
+        (10..20, 10..20),
+        (0..1, 0..1),
+        (999..1000, 999..1000),
+        (990..2000, 990..1000),
+        (1000..1010, 1000..1000),
+        (2000..3000, 1000..1000),
+    ];
+    for (range, expected) in cases {
+        assert_eq!(
+            ctx.read(&path, Some(range.clone())).await,
+            data[expected],
+            "read {path} {range:?}"
+        );
+    }
+    assert!(
+        ctx.read(&path, Some(5..5)).await.is_empty(),
+        "an empty range gave bytes"
+    );
+}
+
+/// A write creates the file; a second replaces it entirely, longer or
+/// shorter, with nothing of the old content left.
+pub(crate) async fn write_new_and_overwrite(ctx: &Ctx) {
+    let path = ctx.path("f.bin");
+    let first = pattern(3000, 3);
+    ctx.write(&path, first.clone()).await;
+    assert_eq!(ctx.read(&path, None).await, first);
+
+    let longer = pattern(5000, 4);
+    ctx.write(&path, longer.clone()).await;
+    assert_eq!(ctx.read(&path, None).await, longer);
+
+    let shorter = b"short".to_vec();
+    ctx.write(&path, shorter.clone()).await;
+    assert_eq!(
+        ctx.read(&path, None).await,
+        shorter,
+        "old bytes survived a shorter overwrite"
+    );
+    assert!(
+        ctx.read(&path, Some(5..100)).await.is_empty(),
+        "old bytes readable past the end"
+    );
+    ctx.assert_listing(&ctx.base, &[("f.bin", 5)], &[]).await;
+}
+
+/// A deleted file is gone from reads and listings; deleting it again is
+/// `NotFound`, which callers treat as done.
+pub(crate) async fn delete_removes_the_file(ctx: &Ctx) {
+    let keep = ctx.path("keep.txt");
+    let gone = ctx.path("gone.txt");
+    ctx.write(&keep, &b"keep"[..]).await;
+    ctx.write(&gone, &b"gone"[..]).await;
+
+    ctx.relay
+        .delete(&gone)
+        .await
+        .unwrap_or_else(|e| panic!("delete {gone}: {e}"));
+    assert_fails(
+        ctx.relay.read(&gone, None).await,
+        RelayErrorKind::NotFound,
+        &gone,
+        "read",
+    );
+    ctx.assert_listing(&ctx.base, &[("keep.txt", 4)], &[]).await;
+    assert_fails(
+        ctx.relay.delete(&gone).await,
+        RelayErrorKind::NotFound,
+        &gone,
+        "delete",
+    );
+    assert_eq!(ctx.read(&keep, None).await, &b"keep"[..]);
+}
+
+/// Reading, listing or deleting what does not exist is `NotFound`, with
+/// a message naming it; none of it is retryable.
+pub(crate) async fn missing_paths_are_not_found(ctx: &Ctx) {
+    let file = ctx.path("no-such-file.bin");
+    let dir = ctx.path("no-such-folder");
+    let deep = ctx.path("no-such-folder/inner.bin");
+    assert_fails(
+        ctx.relay.read(&file, None).await,
+        RelayErrorKind::NotFound,
+        &file,
+        "read",
+    );
+    assert_fails(
+        ctx.relay.read(&file, Some(0..10)).await,
+        RelayErrorKind::NotFound,
+        &file,
+        "ranged read",
+    );
+    assert_fails(
+        ctx.relay.read(&deep, None).await,
+        RelayErrorKind::NotFound,
+        &deep,
+        "read",
+    );
+    assert_fails(
+        ctx.relay.list(&dir).await,
+        RelayErrorKind::NotFound,
+        &dir,
+        "list",
+    );
+    assert_fails(
+        ctx.relay.delete(&file).await,
+        RelayErrorKind::NotFound,
+        &file,
+        "delete",
+    );
+    assert_fails(
+        ctx.relay.delete(&deep).await,
+        RelayErrorKind::NotFound,
+        &deep,
+        "delete",
+    );
+    assert!(
+        !ctx.relay
+            .read(&file, None)
+            .await
+            .unwrap_err()
+            .is_retryable()
+    );
+}
+
+/// A write into a folder that does not exist fails with `NotFound` and
+/// creates nothing: backends must not make the folder on the way.
+pub(crate) async fn write_into_missing_folder_is_not_found(ctx: &Ctx) {
+    let path = ctx.path("missing/parent/file.bin");
+    let result = ctx.relay.write(&path, Bytes::from_static(b"x")).await;
+    match result {
+        Ok(()) => panic!("write {path} succeeded although its folder does not exist"),
+        Err(err) => assert_eq!(err.kind(), RelayErrorKind::NotFound, "write {path}: {err}"),
+    }
+    ctx.assert_listing(&ctx.base, &[], &[]).await;
+}
+
+/// `create_dir` makes every missing parent, succeeds on a folder that
+/// exists, and on the root.
+pub(crate) async fn create_dir_nested_and_idempotent(ctx: &Ctx) {
+    let deep = ctx.path("a/b/c");
+    ctx.mkdir(&deep).await;
+    ctx.mkdir(&deep).await;
+    ctx.mkdir(&ctx.path("a/b")).await;
+    ctx.mkdir(&RelayPath::root()).await;
+    ctx.assert_listing(&ctx.base, &[], &["a"]).await;
+    ctx.assert_listing(&ctx.path("a"), &[], &["b"]).await;
+    ctx.assert_listing(&ctx.path("a/b"), &[], &["c"]).await;
+    ctx.assert_listing(&deep, &[], &[]).await;
+
+    // A folder with content stays as it is.
+    ctx.write(&ctx.path("a/b/c/f"), &b"f"[..]).await;
+    ctx.mkdir(&deep).await;
+    ctx.assert_listing(&deep, &[("f", 1)], &[]).await;
+}
+
+/// Names with spaces, accents and symbols survive every operation and are
+/// listed exactly as written.
+pub(crate) async fn names_with_spaces_and_unicode(ctx: &Ctx) {
+    let dir = ctx.path("été 2026");
+    let file = ctx.path("été 2026/résumé ✓.txt");
+    let odd = ctx.path("été 2026/a+b=c&d%20e #1 (copy) [x] ~$.txt");
+    ctx.mkdir(&dir).await;
+    ctx.write(&file, "naïve café".as_bytes().to_vec()).await;
+    ctx.write(&odd, &b"odd"[..]).await;
+
+    ctx.assert_listing(&ctx.base, &[], &["été 2026"]).await;
+    ctx.assert_listing(
+        &dir,
+        &[
+            ("résumé ✓.txt", "naïve café".len() as u64),
+            ("a+b=c&d%20e #1 (copy) [x] ~$.txt", 3),
+        ],
+        &[],
+    )
+    .await;
+    assert_eq!(ctx.read(&file, None).await, "naïve café".as_bytes());
+    assert_eq!(ctx.read(&file, Some(0..5)).await, &b"na\xc3\xafv"[..]);
+    assert_eq!(ctx.read(&odd, None).await, &b"odd"[..]);
+    ctx.relay
+        .delete(&file)
+        .await
+        .unwrap_or_else(|e| panic!("delete {file}: {e}"));
+    ctx.assert_listing(&dir, &[("a+b=c&d%20e #1 (copy) [x] ~$.txt", 3)], &[])
+        .await;
+}
+
+/// An empty file is a file: written, listed with size 0, read as empty.
+pub(crate) async fn zero_byte_file(ctx: &Ctx) {
+    let path = ctx.path("empty.bin");
+    ctx.write(&path, Bytes::new()).await;
+    ctx.assert_listing(&ctx.base, &[("empty.bin", 0)], &[])
+        .await;
+    assert!(ctx.read(&path, None).await.is_empty());
+    assert!(ctx.read(&path, Some(0..10)).await.is_empty());
+
+    // Emptying a file that had content.
+    ctx.write(&path, &b"content"[..]).await;
+    ctx.write(&path, Bytes::new()).await;
+    assert!(ctx.read(&path, None).await.is_empty());
+}
+
+/// A 5 MiB file (a typical object) round-trips byte for byte, and ranges
+/// deep inside it are exact.
+pub(crate) async fn large_file_round_trip(ctx: &Ctx) {
+    const LEN: usize = 5 * 1024 * 1024 + 123;
+    if ctx
+        .relay
+        .capabilities()
+        .max_file_size
+        .is_some_and(|max| max < LEN as u64)
+    {
+        return;
+    }
+    let path = ctx.path("large.bin");
+    let data = pattern(LEN, 5);
+    ctx.write(&path, data.clone()).await;
+    let back = ctx.read(&path, None).await;
+    assert_eq!(back.len(), LEN, "read {path}: length");
+    assert!(back == data, "read {path}: content differs");
+
+    let start = 4 * 1024 * 1024 + 7;
+    assert!(
+        ctx.read(&path, Some(start as u64..start as u64 + 70_000))
+            .await
+            == data[start..start + 70_000],
+        "ranged read deep inside {path}"
+    );
+    assert!(
+        ctx.read(&path, Some(LEN as u64 - 10..LEN as u64 + 10))
+            .await
+            == data[LEN - 10..],
+        "ranged read at the end of {path}"
+    );
+    ctx.assert_listing(&ctx.base, &[("large.bin", LEN as u64)], &[])
+        .await;
+}
+
+/// A folder of many files is listed completely: backends must follow the
+/// server's paging to the end.
+pub(crate) async fn many_entries_listed_completely(ctx: &Ctx) {
+    const IN_FLIGHT: usize = 16;
+    let dir = ctx.path("many");
+    ctx.mkdir(&dir).await;
+    let names: Vec<String> = (0..ctx.many_entries)
+        .map(|i| format!("entry-{i:05}"))
+        .collect();
+
+    let mut tasks = tokio::task::JoinSet::new();
+    for name in &names {
+        if tasks.len() >= IN_FLIGHT {
+            tasks.join_next().await.unwrap().unwrap();
+        }
+        let relay = Arc::clone(&ctx.relay);
+        let path = dir.join(name).unwrap();
+        let data = Bytes::from(name.clone().into_bytes());
+        tasks.spawn(async move {
+            relay
+                .write(&path, data)
+                .await
+                .unwrap_or_else(|e| panic!("write {path}: {e}"));
+        });
+    }
+    while let Some(done) = tasks.join_next().await {
+        done.unwrap();
+    }
+
+    let files: Vec<(&str, u64)> = names.iter().map(|n| (n.as_str(), n.len() as u64)).collect();
+    ctx.assert_listing(&dir, &files, &[]).await;
+}
+
+/// Generates one `#[tokio::test]` per conformance check for a backend.
+///
+/// `$setup` is an `async fn() -> Option<Fixture>`; `None` skips the checks
+/// (the backend's server is not available here), so suites for network
+/// backends can live beside the code and run wherever the servers do.
+macro_rules! relay_conformance_tests {
+    ($setup:path, many_entries = $many:expr) => {
+        $crate::relay::conformance::relay_conformance_tests!(
+            @checks $setup, $many;
+            list_files_and_folders,
+            read_whole_and_ranges,
+            write_new_and_overwrite,
+            delete_removes_the_file,
+            missing_paths_are_not_found,
+            write_into_missing_folder_is_not_found,
+            create_dir_nested_and_idempotent,
+            names_with_spaces_and_unicode,
+            zero_byte_file,
+            large_file_round_trip,
+            many_entries_listed_completely,
+        );
+    };
+    (@checks $setup:path, $many:expr; $($check:ident),+ $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $check() {
+                let Some(fixture) = $setup().await else {
+                    eprintln!("skipped: the backend for {} is not available", stringify!($setup));
+                    return;
+                };
+                let ctx = $crate::relay::conformance::Ctx::new(
+                    ::std::sync::Arc::clone(&fixture.relay),
+                    $many,
+                )
+                .await;
+                $crate::relay::conformance::$check(&ctx).await;
+                drop(ctx);
+                drop(fixture);
+            }
+        )+
+    };
+}
+pub(crate) use relay_conformance_tests;
