@@ -14,6 +14,10 @@
 
 use std::path::PathBuf;
 
+use crate::format::FormatError;
+use crate::relay::{RelayError, RelayErrorKind};
+use crate::state::StateError;
+
 /// Shorthand for results whose error is the engine's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
@@ -72,6 +76,75 @@ pub enum Error {
         /// Which rule is broken.
         reason: String,
     },
+
+    /// No repository of that name is configured on this computer.
+    #[error("no synced folder named \"{0}\" is set up on this computer")]
+    UnknownRepository(String),
+
+    /// `init` found a repository already on the relay.
+    #[error(
+        "{relay} already holds an Escale repository; to use it from this computer, \
+         join it instead"
+    )]
+    RepositoryExists {
+        /// The relay, described without secrets.
+        relay: String,
+    },
+
+    /// The relay holds another repository than the one this computer synced with.
+    #[error(
+        "{relay} now holds a different repository than the one \"{repository}\" was set up \
+         with; remove this synced folder and join again"
+    )]
+    DifferentRepository {
+        /// The local repository name.
+        repository: String,
+        /// The relay, described without secrets.
+        relay: String,
+    },
+
+    /// The passphrase does not open the repository.
+    #[error("the passphrase is wrong: it does not open the repository at {relay}")]
+    WrongPassphrase {
+        /// The relay, described without secrets.
+        relay: String,
+    },
+
+    /// No passphrase was available.
+    #[error(
+        "no passphrase available for \"{repository}\": set ESCALE_PASSPHRASE, pass \
+         --passphrase-file, or run on a terminal to type it"
+    )]
+    NoPassphrase {
+        /// The repository's name.
+        repository: String,
+    },
+
+    /// The relay could not be reached or refused an operation.
+    #[error(transparent)]
+    Relay(#[from] RelayError),
+
+    /// A relay file is not what it should be.
+    #[error(transparent)]
+    Format(#[from] FormatError),
+
+    /// The local state database failed.
+    #[error(transparent)]
+    State(#[from] StateError),
+
+    /// A local file or folder could not be read or written.
+    #[error("{}: {source}", path.display())]
+    LocalIo {
+        /// The file or folder concerned.
+        path: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// A background task of the engine stopped unexpectedly.
+    #[error("an internal task of Escale stopped unexpectedly: {0}")]
+    Internal(String),
 }
 
 impl Error {
@@ -81,8 +154,19 @@ impl Error {
             Error::NoConfigDir | Error::ConfigSyntax { .. } | Error::ConfigVersion { .. } => {
                 ErrorKind::Config
             }
-            Error::InvalidRepository { .. } => ErrorKind::InvalidInput,
-            Error::ConfigIo { source, .. } => ErrorKind::from_io(source),
+            Error::InvalidRepository { .. } | Error::UnknownRepository(_) => {
+                ErrorKind::InvalidInput
+            }
+            Error::ConfigIo { source, .. } | Error::LocalIo { source, .. } => {
+                ErrorKind::from_io(source)
+            }
+            Error::RepositoryExists { .. } => ErrorKind::RepositoryExists,
+            Error::DifferentRepository { .. } => ErrorKind::Config,
+            Error::WrongPassphrase { .. } | Error::NoPassphrase { .. } => ErrorKind::Passphrase,
+            Error::Relay(error) => ErrorKind::Relay(error.kind()),
+            Error::Format(_) => ErrorKind::RelayData,
+            Error::State(_) => ErrorKind::Io,
+            Error::Internal(_) => ErrorKind::Internal,
         }
     }
 
@@ -111,6 +195,16 @@ pub enum ErrorKind {
     DiskFull,
     /// Any other local input/output failure; it may go away by itself.
     Io,
+    /// The passphrase is missing or wrong.
+    Passphrase,
+    /// `init` was run where a repository already exists.
+    RepositoryExists,
+    /// The relay failed; the inner kind says how.
+    Relay(RelayErrorKind),
+    /// A relay file is damaged, tampered with, or of an unknown format.
+    RelayData,
+    /// A bug or an unexpected stop inside Escale.
+    Internal,
 }
 
 impl ErrorKind {
@@ -124,6 +218,11 @@ impl ErrorKind {
             ErrorKind::PermissionDenied => "permission_denied",
             ErrorKind::DiskFull => "disk_full",
             ErrorKind::Io => "io_error",
+            ErrorKind::Passphrase => "wrong_passphrase",
+            ErrorKind::RepositoryExists => "repository_exists",
+            ErrorKind::Relay(kind) => kind.code(),
+            ErrorKind::RelayData => "relay_data_invalid",
+            ErrorKind::Internal => "internal",
         }
     }
 
@@ -132,8 +231,15 @@ impl ErrorKind {
     /// removed, and the scheduler backs off meanwhile.
     pub fn is_retryable(self) -> bool {
         match self {
-            ErrorKind::Config | ErrorKind::InvalidInput | ErrorKind::PermissionDenied => false,
+            ErrorKind::Config
+            | ErrorKind::InvalidInput
+            | ErrorKind::PermissionDenied
+            | ErrorKind::Passphrase
+            | ErrorKind::RepositoryExists
+            | ErrorKind::RelayData
+            | ErrorKind::Internal => false,
             ErrorKind::DiskFull | ErrorKind::Io => true,
+            ErrorKind::Relay(kind) => kind.is_retryable(),
         }
     }
 
@@ -162,6 +268,10 @@ mod tests {
             ErrorKind::PermissionDenied,
             ErrorKind::DiskFull,
             ErrorKind::Io,
+            ErrorKind::Passphrase,
+            ErrorKind::RepositoryExists,
+            ErrorKind::RelayData,
+            ErrorKind::Internal,
         ];
         let mut codes: Vec<_> = kinds.iter().map(|k| k.code()).collect();
         for code in &codes {

@@ -1,0 +1,534 @@
+//! Creating, joining and opening repositories: everything between the
+//! settings file, the passphrase, the relay header and a sync session.
+//!
+//! Each public function runs its blocking work (key derivation, hashing,
+//! file and database access) on a blocking thread and drives the relay
+//! through the caller's tokio runtime.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use bytes::Bytes;
+use serde::Serialize;
+use zeroize::Zeroizing;
+
+use crate::config::{ConfigDir, RepositoryConfig};
+use crate::crypto::{CryptoError, KdfParams, MasterKey};
+use crate::error::{Error, Result};
+use crate::format::{self, Codec, FormatError, Header};
+use crate::ids::{ClientId, RepositoryId};
+use crate::relay::{self, RelayUrl};
+use crate::scan::{self, EntryKind};
+use crate::state::{StateDb, StateKind};
+use crate::sync::relay_io::RelayIo;
+use crate::sync::work::WorkFolder;
+use crate::sync::{Session, SyncReport};
+
+/// A repository passphrase. Kept out of logs and `Debug` output, and wiped
+/// from memory when dropped.
+pub struct Passphrase(Zeroizing<String>);
+
+impl Passphrase {
+    /// Wraps a passphrase typed or read by a front end.
+    pub fn new(text: String) -> Self {
+        Passphrase(Zeroizing::new(text))
+    }
+
+    pub(crate) fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Passphrase {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Passphrase(hidden)")
+    }
+}
+
+/// What `init` and `join` need to set up a repository on this computer.
+#[derive(Debug, Clone)]
+pub struct NewRepository {
+    /// The repository's local name.
+    pub name: String,
+    /// The local folder to sync (created if missing).
+    pub folder: PathBuf,
+    /// The relay address.
+    pub relay: String,
+    /// This computer's display name; defaults to the host name.
+    pub client_name: Option<String>,
+}
+
+/// Runs blocking engine work on a blocking thread with the runtime's handle.
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce(tokio::runtime::Handle) -> Result<T> + Send + 'static,
+) -> Result<T> {
+    let handle = tokio::runtime::Handle::current();
+    tokio::task::spawn_blocking(move || work(handle))
+        .await
+        .map_err(|error| Error::Internal(error.to_string()))?
+}
+
+/// Creates a new repository on the relay and sets it up on this computer.
+/// Refuses if the relay already holds one.
+pub async fn init(
+    config_dir: &ConfigDir,
+    new: NewRepository,
+    passphrase: Passphrase,
+) -> Result<RepositoryConfig> {
+    let config_dir = config_dir.clone();
+    blocking(move |runtime| {
+        let (mut config, repo) = prepare(&config_dir, &new)?;
+        let relay = open_relay(&repo.relay, runtime)?;
+        if relay.read(&format::header_path(), None)?.is_some() {
+            return Err(Error::RepositoryExists {
+                relay: repo.relay.clone(),
+            });
+        }
+        let kdf = KdfParams::recommended();
+        let key = kdf.derive(passphrase.expose()).map_err(crypto_error)?;
+        let master = MasterKey::generate();
+        let repository = RepositoryId::random();
+        let header = Header::new(repository, kdf, master.wrap(&key, &repository));
+        relay.write(&format::header_path(), Bytes::from(header.to_json()))?;
+        set_up_locally(
+            &config_dir,
+            &repo,
+            &new,
+            relay,
+            Codec::new(master.keys(&repository), repository),
+        )?;
+        config.add_repository(repo.clone())?;
+        config_dir.save(&config)?;
+        Ok(repo)
+    })
+    .await
+}
+
+/// Joins an existing repository. The passphrase is checked against the
+/// relay before anything is created.
+pub async fn join(
+    config_dir: &ConfigDir,
+    new: NewRepository,
+    passphrase: Passphrase,
+) -> Result<RepositoryConfig> {
+    let config_dir = config_dir.clone();
+    blocking(move |runtime| {
+        let (mut config, repo) = prepare(&config_dir, &new)?;
+        let relay = open_relay(&repo.relay, runtime)?;
+        let header = read_header(&relay, &repo.relay)?;
+        let codec = unlock(&header, &passphrase, &repo.relay)?;
+        set_up_locally(&config_dir, &repo, &new, relay, codec)?;
+        config.add_repository(repo.clone())?;
+        config_dir.save(&config)?;
+        Ok(repo)
+    })
+    .await
+}
+
+/// Runs one complete sync cycle of the repository `name`.
+pub async fn sync(
+    config_dir: &ConfigDir,
+    name: &str,
+    passphrase: Passphrase,
+) -> Result<SyncReport> {
+    let config_dir = config_dir.clone();
+    let name = name.to_owned();
+    blocking(move |runtime| open_session(&config_dir, &name, &passphrase, runtime)?.run()).await
+}
+
+/// Replaces the passphrase: the master key is wrapped again, nothing else
+/// changes, and the other computers need the new passphrase from now on.
+pub async fn change_passphrase(
+    config_dir: &ConfigDir,
+    name: &str,
+    old: Passphrase,
+    new: Passphrase,
+) -> Result<()> {
+    let config_dir = config_dir.clone();
+    let name = name.to_owned();
+    blocking(move |runtime| {
+        let repo = configured(&config_dir, &name)?;
+        let relay = open_relay(&repo.relay, runtime)?;
+        let header = read_header(&relay, &repo.relay)?;
+        let key = header.kdf.derive(old.expose()).map_err(crypto_error)?;
+        let master = header
+            .master_key
+            .unwrap(&key, &header.repository)
+            .map_err(|_| Error::WrongPassphrase {
+                relay: repo.relay.clone(),
+            })?;
+        let kdf = KdfParams::recommended();
+        let new_key = kdf.derive(new.expose()).map_err(crypto_error)?;
+        let rewrapped = Header::new(
+            header.repository,
+            kdf,
+            master.wrap(&new_key, &header.repository),
+        );
+        relay.write(&format::header_path(), Bytes::from(rewrapped.to_json()))?;
+        Ok(())
+    })
+    .await
+}
+
+fn crypto_error(error: CryptoError) -> Error {
+    Error::Internal(error.to_string())
+}
+
+/// Checks the new repository against the settings before anything is touched.
+fn prepare(
+    config_dir: &ConfigDir,
+    new: &NewRepository,
+) -> Result<(crate::Config, RepositoryConfig)> {
+    let config = config_dir.load()?;
+    let repo = RepositoryConfig::new(new.name.clone(), new.folder.clone(), new.relay.clone());
+    let mut candidate = config.clone();
+    candidate.add_repository(repo.clone())?;
+    Ok((config, repo))
+}
+
+fn configured(config_dir: &ConfigDir, name: &str) -> Result<RepositoryConfig> {
+    config_dir
+        .load()?
+        .repository(name)
+        .cloned()
+        .ok_or_else(|| Error::UnknownRepository(name.to_owned()))
+}
+
+fn open_relay(address: &str, runtime: tokio::runtime::Handle) -> Result<RelayIo> {
+    let url = RelayUrl::parse(address)?;
+    let relay = relay::open(&url)?;
+    Ok(RelayIo::new(relay, runtime))
+}
+
+fn read_header(relay: &RelayIo, address: &str) -> Result<Header> {
+    let bytes = relay.read(&format::header_path(), None)?.ok_or_else(|| {
+        Error::Format(FormatError::NotARepository(format!(
+            "there is no {} at {address}; check the address, or create the repository with init",
+            format::HEADER_FILE
+        )))
+    })?;
+    Ok(Header::parse(&bytes)?)
+}
+
+/// Opens the repository's keys with the passphrase.
+fn unlock(header: &Header, passphrase: &Passphrase, address: &str) -> Result<Codec> {
+    let key = header
+        .kdf
+        .derive(passphrase.expose())
+        .map_err(|error| match error {
+            CryptoError::BadKdfParams(_) => Error::Format(FormatError::Malformed {
+                what: "the repository header".into(),
+                reason: error.to_string(),
+            }),
+            other => crypto_error(other),
+        })?;
+    let master = header
+        .master_key
+        .unwrap(&key, &header.repository)
+        .map_err(|_| Error::WrongPassphrase {
+            relay: address.to_owned(),
+        })?;
+    Ok(Codec::new(
+        master.keys(&header.repository),
+        header.repository,
+    ))
+}
+
+/// Where a repository's state database lives.
+fn state_path(config_dir: &ConfigDir, name: &str) -> PathBuf {
+    config_dir
+        .path()
+        .join("state")
+        .join(name)
+        .join("state.sqlite3")
+}
+
+fn local_io(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
+    move |source| Error::LocalIo {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+fn default_client_name() -> String {
+    gethostname::gethostname()
+        .into_string()
+        .ok()
+        .filter(|name| !name.is_empty() && name != "localhost")
+        .unwrap_or_else(|| "computer".to_owned())
+}
+
+/// Creates the folder and the state, and announces this client with its
+/// first head.
+fn set_up_locally(
+    config_dir: &ConfigDir,
+    repo: &RepositoryConfig,
+    new: &NewRepository,
+    relay: RelayIo,
+    codec: Codec,
+) -> Result<()> {
+    std::fs::create_dir_all(&repo.folder).map_err(local_io(&repo.folder))?;
+    let db_path = state_path(config_dir, &repo.name);
+    let db_dir = db_path.parent().unwrap_or(config_dir.path());
+    // Leftovers of an earlier repository with the same name would mix states.
+    match std::fs::remove_dir_all(db_dir) {
+        Err(error) if error.kind() != std::io::ErrorKind::NotFound => {
+            return Err(local_io(db_dir)(error));
+        }
+        _ => {}
+    }
+    std::fs::create_dir_all(db_dir).map_err(local_io(db_dir))?;
+    let db = StateDb::open(&db_path)?;
+    let me = ClientId::random();
+    let name = new.client_name.clone().unwrap_or_else(default_client_name);
+    db.set_meta("repository", &codec_repository(&codec).to_string())?;
+    db.set_meta("client", &me.to_string())?;
+    db.set_meta("name", &name)?;
+    let mut session = Session {
+        relay,
+        codec,
+        me,
+        name,
+        folder: repo.folder.clone(),
+        work: WorkFolder::new(&repo.folder),
+        db,
+        report: SyncReport::default(),
+        heads: HashMap::new(),
+        own_head: None,
+    };
+    session.write_head(0)
+}
+
+fn codec_repository(codec: &Codec) -> RepositoryId {
+    codec.repository()
+}
+
+/// Opens everything a sync cycle needs.
+fn open_session(
+    config_dir: &ConfigDir,
+    name: &str,
+    passphrase: &Passphrase,
+    runtime: tokio::runtime::Handle,
+) -> Result<Session> {
+    let repo = configured(config_dir, name)?;
+    let db_path = state_path(config_dir, name);
+    if !db_path.is_file() {
+        return Err(Error::InvalidRepository {
+            repository: name.to_owned(),
+            reason: format!(
+                "its state ({}) is missing; remove it and join the repository again",
+                db_path.display()
+            ),
+        });
+    }
+    let db = StateDb::open(&db_path)?;
+    let missing = |what: &str| Error::InvalidRepository {
+        repository: name.to_owned(),
+        reason: format!("its state has no {what}; remove it and join the repository again"),
+    };
+    let repository: RepositoryId = db
+        .meta("repository")?
+        .and_then(|text| text.parse().ok())
+        .ok_or_else(|| missing("repository identifier"))?;
+    let me: ClientId = db
+        .meta("client")?
+        .and_then(|text| text.parse().ok())
+        .ok_or_else(|| missing("client identifier"))?;
+    let client_name = db.meta("name")?.unwrap_or_else(default_client_name);
+    let relay = open_relay(&repo.relay, runtime)?;
+    let header = read_header(&relay, &repo.relay)?;
+    if header.repository != repository {
+        return Err(Error::DifferentRepository {
+            repository: name.to_owned(),
+            relay: repo.relay.clone(),
+        });
+    }
+    let codec = unlock(&header, passphrase, &repo.relay)?;
+    if !repo.folder.is_dir() {
+        return Err(Error::LocalIo {
+            path: repo.folder.clone(),
+            source: std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                "the synced folder is missing (is the drive connected?)",
+            ),
+        });
+    }
+    Ok(Session {
+        relay,
+        codec,
+        me,
+        name: client_name,
+        work: WorkFolder::new(&repo.folder),
+        folder: repo.folder,
+        db,
+        report: SyncReport::default(),
+        heads: HashMap::new(),
+        own_head: None,
+    })
+}
+
+/// The state of one repository, for `escale status`.
+#[derive(Debug, Clone, Serialize)]
+#[non_exhaustive]
+pub struct RepositoryStatus {
+    /// The repository's local name.
+    pub name: String,
+    /// The synced folder.
+    pub folder: PathBuf,
+    /// The relay address.
+    pub relay: String,
+    /// `ok` when the relay could be read, `locked` without a passphrase,
+    /// `error` otherwise (see `error`).
+    pub state: String,
+    /// This computer's name in the repository.
+    pub client_name: Option<String>,
+    /// Local changes not yet sent: files and folders.
+    pub pending_files: u64,
+    /// Local changes not yet sent: bytes of changed files.
+    pub pending_bytes: u64,
+    /// Bytes all clients keep on the relay, from their heads.
+    pub relay_bytes: Option<u64>,
+    /// The other computers.
+    pub clients: Vec<ClientStatus>,
+    /// Why `state` is `error`.
+    pub error: Option<StatusError>,
+}
+
+/// An error in a status report, as `{code, message}`.
+#[derive(Debug, Clone, Serialize)]
+pub struct StatusError {
+    /// Stable machine-readable code.
+    pub code: String,
+    /// Plain-language message.
+    pub message: String,
+}
+
+/// Another computer of the repository, seen from this one.
+#[derive(Debug, Clone, Serialize)]
+#[non_exhaustive]
+pub struct ClientStatus {
+    /// Its identifier.
+    pub id: String,
+    /// Its display name.
+    pub name: String,
+    /// When it last wrote its head (Unix seconds).
+    pub last_seen: Option<i64>,
+    /// Changes sent by this computer that it has not received yet.
+    pub lacks_files: u64,
+    /// Bytes of those changes.
+    pub lacks_bytes: u64,
+}
+
+/// The status of repository `name`. Without a passphrase, only what is
+/// known locally is reported.
+pub async fn status(
+    config_dir: &ConfigDir,
+    name: &str,
+    passphrase: Option<Passphrase>,
+) -> Result<RepositoryStatus> {
+    let config_dir = config_dir.clone();
+    let name = name.to_owned();
+    blocking(move |runtime| {
+        let repo = configured(&config_dir, &name)?;
+        let mut report = RepositoryStatus {
+            name: repo.name.clone(),
+            folder: repo.folder.clone(),
+            relay: repo.relay.clone(),
+            state: "locked".into(),
+            client_name: None,
+            pending_files: 0,
+            pending_bytes: 0,
+            relay_bytes: None,
+            clients: Vec::new(),
+            error: None,
+        };
+        let Some(passphrase) = passphrase else {
+            return Ok(report);
+        };
+        let mut session = match open_session(&config_dir, &name, &passphrase, runtime) {
+            Ok(session) => session,
+            Err(error) => {
+                report.state = "error".into();
+                report.error = Some(StatusError {
+                    code: error.code().into(),
+                    message: error.to_string(),
+                });
+                return Ok(report);
+            }
+        };
+        report.client_name = Some(session.name.clone());
+        let (files, bytes) = pending_changes(&session)?;
+        report.pending_files = files;
+        report.pending_bytes = bytes;
+        if let Err(error) = session.read_heads() {
+            report.state = "error".into();
+            report.error = Some(StatusError {
+                code: error.code().into(),
+                message: error.to_string(),
+            });
+            return Ok(report);
+        }
+        report.state = "ok".into();
+        let peers = session.db.peers()?;
+        let mut relay_bytes = session.own_head.as_ref().map_or(0, |h| h.stored_bytes);
+        for (client, head) in &session.heads {
+            relay_bytes += head.as_ref().map_or(0, |h| h.stored_bytes);
+            let acked = head
+                .as_ref()
+                .and_then(|h| h.acks.get(&session.me).copied())
+                .unwrap_or(0);
+            let (lacks_files, lacks_bytes) = session.db.own_batches_after(acked)?;
+            report.clients.push(ClientStatus {
+                id: client.to_string(),
+                name: peers
+                    .get(client)
+                    .map(|p| p.name.clone())
+                    .unwrap_or_default(),
+                last_seen: head.as_ref().map(|h| h.updated),
+                lacks_files,
+                lacks_bytes,
+            });
+        }
+        report.clients.sort_by(|a, b| a.name.cmp(&b.name));
+        report.relay_bytes = Some(relay_bytes);
+        Ok(report)
+    })
+    .await
+}
+
+/// Local changes not yet sent, from metadata alone (nothing is read).
+fn pending_changes(session: &Session) -> Result<(u64, u64)> {
+    let scan = scan::scan(&session.folder).map_err(local_io(&session.folder))?;
+    let known: HashMap<_, _> = session
+        .db
+        .files()?
+        .into_iter()
+        .map(|state| (state.path.clone(), state))
+        .collect();
+    let mut files = 0;
+    let mut bytes = 0;
+    let mut present = std::collections::HashSet::new();
+    for entry in &scan.entries {
+        present.insert(entry.path.clone());
+        let changed = match (known.get(&entry.path), &entry.kind) {
+            (Some(state), EntryKind::File) => {
+                state.kind != StateKind::File
+                    || state.size != entry.size
+                    || state.mtime_ns != entry.mtime_ns
+                    || state.inode != entry.inode
+            }
+            (Some(state), EntryKind::Dir) => state.kind != StateKind::Dir,
+            (None, _) => true,
+        };
+        if changed {
+            files += 1;
+            bytes += entry.size;
+        }
+    }
+    files += known
+        .values()
+        .filter(|state| state.kind != StateKind::Deleted && !present.contains(&state.path))
+        .count() as u64;
+    Ok((files, bytes))
+}

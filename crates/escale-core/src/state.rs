@@ -1,0 +1,700 @@
+//! The per-repository state database (SQLite, WAL).
+//!
+//! It remembers what this computer knows so a sync cycle does not start from
+//! scratch: each path's last synced metadata and version (so unchanged
+//! files are recognised without reading them), where chunks can be found,
+//! how far each other client's journal has been processed, and which
+//! objects this client still holds on the relay. Losing it costs time, not
+//! data: the relay and the folder are the truth.
+//!
+//! The schema is created and upgraded by numbered migrations run at open,
+//! recorded in SQLite's `user_version`.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use rusqlite::{Connection, OptionalExtension, params};
+use serde::{Deserialize, Serialize};
+
+use crate::crypto::{ChunkId, ContentId};
+use crate::ids::{ClientId, ObjectId};
+use crate::path::RelPath;
+use crate::version::VersionVector;
+
+/// Each entry upgrades the schema by one version; never edit a released one.
+const MIGRATIONS: &[&str] = &[
+    // 1: the first schema.
+    "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+     CREATE TABLE files (
+         path TEXT PRIMARY KEY,
+         kind TEXT NOT NULL CHECK (kind IN ('file', 'dir', 'deleted')),
+         size INTEGER NOT NULL,
+         mtime_ns INTEGER NOT NULL,
+         inode INTEGER NOT NULL,
+         executable INTEGER NOT NULL,
+         content TEXT,
+         chunks TEXT,
+         version TEXT NOT NULL,
+         origin TEXT NOT NULL
+     );
+     CREATE TABLE local_chunks (
+         chunk TEXT NOT NULL,
+         path TEXT NOT NULL REFERENCES files(path) ON DELETE CASCADE,
+         offset INTEGER NOT NULL,
+         size INTEGER NOT NULL
+     );
+     CREATE INDEX local_chunks_by_chunk ON local_chunks(chunk);
+     CREATE INDEX local_chunks_by_path ON local_chunks(path);
+     CREATE TABLE chunk_locations (
+         chunk TEXT PRIMARY KEY,
+         client TEXT NOT NULL,
+         object TEXT NOT NULL,
+         offset INTEGER NOT NULL,
+         length INTEGER NOT NULL
+     );
+     CREATE TABLE peers (
+         client TEXT PRIMARY KEY,
+         name TEXT NOT NULL,
+         processed INTEGER NOT NULL,
+         generation INTEGER NOT NULL,
+         updated INTEGER NOT NULL
+     );
+     CREATE TABLE own_objects (
+         object TEXT PRIMARY KEY,
+         seq INTEGER NOT NULL,
+         size INTEGER NOT NULL
+     );
+     CREATE TABLE own_batches (
+         seq INTEGER PRIMARY KEY,
+         files INTEGER NOT NULL,
+         bytes INTEGER NOT NULL
+     );",
+];
+
+/// A failure of the state database.
+#[derive(Debug, thiserror::Error)]
+#[error("the state database {}: {source}", path.display())]
+pub struct StateError {
+    path: PathBuf,
+    #[source]
+    source: rusqlite::Error,
+}
+
+type Result<T> = std::result::Result<T, StateError>;
+
+/// What the database remembers about one path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct FileState {
+    /// The path inside the synced folder.
+    pub(crate) path: RelPath,
+    /// File, folder, or a remembered deletion.
+    pub(crate) kind: StateKind,
+    /// Size in bytes when last synced (0 for folders and deletions).
+    pub(crate) size: u64,
+    /// Modification time when last synced.
+    pub(crate) mtime_ns: i64,
+    /// Inode number when last synced (0 where unavailable).
+    pub(crate) inode: u64,
+    /// Unix execute permission.
+    pub(crate) executable: bool,
+    /// The content identifier (files only).
+    pub(crate) content: Option<ContentId>,
+    /// The content's chunks in order (files only).
+    pub(crate) chunks: Vec<ChunkRef>,
+    /// The version vector of this version.
+    pub(crate) version: VersionVector,
+    /// The client that made this version.
+    pub(crate) origin: ClientId,
+}
+
+/// Whether a path is a file, a folder, or was deleted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum StateKind {
+    /// A regular file.
+    File,
+    /// A folder.
+    Dir,
+    /// Deleted; remembered so the deletion's version can be compared.
+    Deleted,
+}
+
+impl StateKind {
+    fn as_str(self) -> &'static str {
+        match self {
+            StateKind::File => "file",
+            StateKind::Dir => "dir",
+            StateKind::Deleted => "deleted",
+        }
+    }
+
+    fn parse(text: &str) -> Self {
+        match text {
+            "file" => StateKind::File,
+            "dir" => StateKind::Dir,
+            _ => StateKind::Deleted,
+        }
+    }
+}
+
+/// One chunk of a file's content: its keyed identifier and plaintext size.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct ChunkRef {
+    /// The keyed chunk identifier.
+    pub(crate) id: ChunkId,
+    /// Plaintext size in bytes.
+    pub(crate) size: u64,
+}
+
+/// Where a sealed chunk lies on the relay.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct ChunkLocation {
+    /// The client that owns the object.
+    pub(crate) client: ClientId,
+    /// The object holding the chunk.
+    pub(crate) object: ObjectId,
+    /// Offset of the sealed chunk inside the object.
+    pub(crate) offset: u64,
+    /// Length of the sealed chunk.
+    pub(crate) length: u64,
+}
+
+/// What this client knows about another client.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct PeerState {
+    /// Its display name.
+    pub(crate) name: String,
+    /// Every batch up to this one has been processed.
+    pub(crate) processed: u64,
+    /// The highest head generation seen (older heads are ignored).
+    pub(crate) generation: u64,
+    /// When its newest head was written (Unix seconds).
+    pub(crate) updated: i64,
+}
+
+/// An open state database.
+pub(crate) struct StateDb {
+    conn: Connection,
+    path: PathBuf,
+}
+
+impl std::fmt::Debug for StateDb {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StateDb").field("path", &self.path).finish()
+    }
+}
+
+fn to_i64(value: u64) -> i64 {
+    i64::try_from(value).unwrap_or(i64::MAX)
+}
+
+fn to_u64(value: i64) -> u64 {
+    u64::try_from(value).unwrap_or(0)
+}
+
+impl StateDb {
+    /// Opens (creating if needed) the database at `path` and brings its
+    /// schema up to date.
+    pub(crate) fn open(path: &Path) -> Result<Self> {
+        let fail = |source| StateError {
+            path: path.to_path_buf(),
+            source,
+        };
+        let mut conn = Connection::open(path).map_err(fail)?;
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(fail)?;
+        conn.pragma_update(None, "synchronous", "NORMAL")
+            .map_err(fail)?;
+        conn.pragma_update(None, "foreign_keys", "ON")
+            .map_err(fail)?;
+        conn.busy_timeout(std::time::Duration::from_secs(10))
+            .map_err(fail)?;
+        let current: usize = conn
+            .pragma_query_value(None, "user_version", |row| row.get(0))
+            .map_err(fail)?;
+        if current > MIGRATIONS.len() {
+            return Err(fail(rusqlite::Error::InvalidParameterName(format!(
+                "it was written by a newer Escale (schema {current}, this version knows {})",
+                MIGRATIONS.len()
+            ))));
+        }
+        for (index, migration) in MIGRATIONS.iter().enumerate().skip(current) {
+            let tx = conn.transaction().map_err(fail)?;
+            tx.execute_batch(migration).map_err(fail)?;
+            tx.pragma_update(None, "user_version", index + 1)
+                .map_err(fail)?;
+            tx.commit().map_err(fail)?;
+        }
+        Ok(StateDb {
+            conn,
+            path: path.to_path_buf(),
+        })
+    }
+
+    fn fail(&self, source: rusqlite::Error) -> StateError {
+        StateError {
+            path: self.path.clone(),
+            source,
+        }
+    }
+
+    /// Runs `work` in one transaction: all of it is stored, or none.
+    pub(crate) fn transaction<T>(&mut self, work: impl FnOnce(&StateDb) -> Result<T>) -> Result<T> {
+        self.conn
+            .execute_batch("BEGIN IMMEDIATE")
+            .map_err(|e| self.fail(e))?;
+        match work(self) {
+            Ok(value) => {
+                self.conn
+                    .execute_batch("COMMIT")
+                    .map_err(|e| self.fail(e))?;
+                Ok(value)
+            }
+            Err(error) => {
+                let _ = self.conn.execute_batch("ROLLBACK");
+                Err(error)
+            }
+        }
+    }
+
+    /// A value from the key-value table.
+    pub(crate) fn meta(&self, key: &str) -> Result<Option<String>> {
+        self.conn
+            .query_row("SELECT value FROM meta WHERE key = ?1", [key], |row| {
+                row.get(0)
+            })
+            .optional()
+            .map_err(|e| self.fail(e))
+    }
+
+    /// Stores a value in the key-value table.
+    pub(crate) fn set_meta(&self, key: &str, value: &str) -> Result<()> {
+        self.conn
+            .execute(
+                "INSERT INTO meta (key, value) VALUES (?1, ?2)
+                 ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                [key, value],
+            )
+            .map(drop)
+            .map_err(|e| self.fail(e))
+    }
+
+    /// A numeric meta value, 0 when absent.
+    pub(crate) fn meta_u64(&self, key: &str) -> Result<u64> {
+        Ok(self
+            .meta(key)?
+            .and_then(|value| value.parse().ok())
+            .unwrap_or(0))
+    }
+
+    fn row_to_file(row: &rusqlite::Row<'_>) -> rusqlite::Result<FileState> {
+        let bad = |column: usize, message: String| {
+            rusqlite::Error::FromSqlConversionFailure(
+                column,
+                rusqlite::types::Type::Text,
+                message.into(),
+            )
+        };
+        let path: String = row.get(0)?;
+        let kind: String = row.get(1)?;
+        let content: Option<String> = row.get(6)?;
+        let chunks: Option<String> = row.get(7)?;
+        let version: String = row.get(8)?;
+        let origin: String = row.get(9)?;
+        Ok(FileState {
+            path: RelPath::new(&path).map_err(|e| bad(0, e.to_string()))?,
+            kind: StateKind::parse(&kind),
+            size: to_u64(row.get(2)?),
+            mtime_ns: row.get(3)?,
+            inode: to_u64(row.get(4)?),
+            executable: row.get(5)?,
+            content: content
+                .map(|text| text.parse().map_err(|_| bad(6, "content id".into())))
+                .transpose()?,
+            chunks: chunks
+                .map(|text| serde_json::from_str(&text).map_err(|e| bad(7, e.to_string())))
+                .transpose()?
+                .unwrap_or_default(),
+            version: serde_json::from_str(&version).map_err(|e| bad(8, e.to_string()))?,
+            origin: origin.parse().map_err(|_| bad(9, "client id".into()))?,
+        })
+    }
+
+    const FILE_COLUMNS: &'static str =
+        "path, kind, size, mtime_ns, inode, executable, content, chunks, version, origin";
+
+    /// What is known about `path`, if anything.
+    pub(crate) fn file(&self, path: &RelPath) -> Result<Option<FileState>> {
+        self.conn
+            .query_row(
+                &format!("SELECT {} FROM files WHERE path = ?1", Self::FILE_COLUMNS),
+                [path.as_str()],
+                Self::row_to_file,
+            )
+            .optional()
+            .map_err(|e| self.fail(e))
+    }
+
+    /// Every known path, deletions included, sorted by path.
+    pub(crate) fn files(&self) -> Result<Vec<FileState>> {
+        let mut statement = self
+            .conn
+            .prepare(&format!(
+                "SELECT {} FROM files ORDER BY path",
+                Self::FILE_COLUMNS
+            ))
+            .map_err(|e| self.fail(e))?;
+        statement
+            .query_map([], Self::row_to_file)
+            .and_then(|rows| rows.collect())
+            .map_err(|e| self.fail(e))
+    }
+
+    /// Records `state` for its path, replacing what was there, and indexes
+    /// its chunks as available locally.
+    pub(crate) fn put_file(&self, state: &FileState) -> Result<()> {
+        let chunks = (state.kind == StateKind::File)
+            .then(|| serde_json::to_string(&state.chunks).expect("chunk lists always serialize"));
+        let version = serde_json::to_string(&state.version).expect("versions always serialize");
+        let path = state.path.as_str();
+        self.conn
+            .execute(
+                &format!(
+                    "INSERT OR REPLACE INTO files ({}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                    Self::FILE_COLUMNS
+                ),
+                params![
+                    path,
+                    state.kind.as_str(),
+                    to_i64(state.size),
+                    state.mtime_ns,
+                    to_i64(state.inode),
+                    state.executable,
+                    state.content.map(|c| c.to_string()),
+                    chunks,
+                    version,
+                    state.origin.to_string(),
+                ],
+            )
+            .map_err(|e| self.fail(e))?;
+        self.conn
+            .execute("DELETE FROM local_chunks WHERE path = ?1", [path])
+            .map_err(|e| self.fail(e))?;
+        if state.kind == StateKind::File {
+            let mut insert = self
+                .conn
+                .prepare_cached(
+                    "INSERT INTO local_chunks (chunk, path, offset, size) VALUES (?1, ?2, ?3, ?4)",
+                )
+                .map_err(|e| self.fail(e))?;
+            let mut offset = 0u64;
+            for chunk in &state.chunks {
+                insert
+                    .execute(params![
+                        chunk.id.to_string(),
+                        path,
+                        to_i64(offset),
+                        to_i64(chunk.size)
+                    ])
+                    .map_err(|e| self.fail(e))?;
+                offset += chunk.size;
+            }
+        }
+        Ok(())
+    }
+
+    /// Places in local files where chunk `id` was when they were synced.
+    /// The caller re-verifies the bytes: the file may have changed since.
+    pub(crate) fn local_chunk_sources(&self, id: &ChunkId) -> Result<Vec<(RelPath, u64, u64)>> {
+        let mut statement = self
+            .conn
+            .prepare_cached("SELECT path, offset, size FROM local_chunks WHERE chunk = ?1")
+            .map_err(|e| self.fail(e))?;
+        let rows: Vec<(String, i64, i64)> = statement
+            .query_map([id.to_string()], |row| {
+                Ok((row.get(0)?, row.get(1)?, row.get(2)?))
+            })
+            .and_then(|rows| rows.collect())
+            .map_err(|e| self.fail(e))?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|(path, offset, size)| {
+                Some((RelPath::new(&path).ok()?, to_u64(offset), to_u64(size)))
+            })
+            .collect())
+    }
+
+    /// Whether chunk `id` has ever been seen (locally or announced on the relay).
+    pub(crate) fn chunk_known(&self, id: &ChunkId) -> Result<bool> {
+        let text = id.to_string();
+        let local: bool = self
+            .conn
+            .query_row(
+                "SELECT EXISTS (SELECT 1 FROM local_chunks WHERE chunk = ?1)
+                     OR EXISTS (SELECT 1 FROM chunk_locations WHERE chunk = ?1)",
+                [&text],
+                |row| row.get(0),
+            )
+            .map_err(|e| self.fail(e))?;
+        Ok(local)
+    }
+
+    /// Remembers where a chunk lies on the relay (the newest announcement wins).
+    pub(crate) fn put_chunk_location(&self, id: &ChunkId, at: &ChunkLocation) -> Result<()> {
+        self.conn
+            .prepare_cached(
+                "INSERT OR REPLACE INTO chunk_locations (chunk, client, object, offset, length)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+            )
+            .and_then(|mut statement| {
+                statement.execute(params![
+                    id.to_string(),
+                    at.client.to_string(),
+                    at.object.to_string(),
+                    to_i64(at.offset),
+                    to_i64(at.length)
+                ])
+            })
+            .map(drop)
+            .map_err(|e| self.fail(e))
+    }
+
+    /// Where chunk `id` lies on the relay, if announced.
+    pub(crate) fn chunk_location(&self, id: &ChunkId) -> Result<Option<ChunkLocation>> {
+        let row: Option<(String, String, i64, i64)> = self
+            .conn
+            .query_row(
+                "SELECT client, object, offset, length FROM chunk_locations WHERE chunk = ?1",
+                [id.to_string()],
+                |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?)),
+            )
+            .optional()
+            .map_err(|e| self.fail(e))?;
+        Ok(row.and_then(|(client, object, offset, length)| {
+            Some(ChunkLocation {
+                client: client.parse().ok()?,
+                object: object.parse().ok()?,
+                offset: to_u64(offset),
+                length: to_u64(length),
+            })
+        }))
+    }
+
+    /// Forgets the relay locations inside objects that were deleted.
+    pub(crate) fn forget_object_locations(
+        &self,
+        client: &ClientId,
+        object: &ObjectId,
+    ) -> Result<()> {
+        self.conn
+            .execute(
+                "DELETE FROM chunk_locations WHERE client = ?1 AND object = ?2",
+                [client.to_string(), object.to_string()],
+            )
+            .map(drop)
+            .map_err(|e| self.fail(e))
+    }
+
+    /// Every other client this client has heard of.
+    pub(crate) fn peers(&self) -> Result<HashMap<ClientId, PeerState>> {
+        let mut statement = self
+            .conn
+            .prepare("SELECT client, name, processed, generation, updated FROM peers")
+            .map_err(|e| self.fail(e))?;
+        let rows: Vec<(String, String, i64, i64, i64)> = statement
+            .query_map([], |row| {
+                Ok((
+                    row.get(0)?,
+                    row.get(1)?,
+                    row.get(2)?,
+                    row.get(3)?,
+                    row.get(4)?,
+                ))
+            })
+            .and_then(|rows| rows.collect())
+            .map_err(|e| self.fail(e))?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|(client, name, processed, generation, updated)| {
+                Some((
+                    client.parse().ok()?,
+                    PeerState {
+                        name,
+                        processed: to_u64(processed),
+                        generation: to_u64(generation),
+                        updated,
+                    },
+                ))
+            })
+            .collect())
+    }
+
+    /// Stores what is known about another client.
+    pub(crate) fn put_peer(&self, client: &ClientId, peer: &PeerState) -> Result<()> {
+        self.conn
+            .execute(
+                "INSERT OR REPLACE INTO peers (client, name, processed, generation, updated)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![
+                    client.to_string(),
+                    peer.name,
+                    to_i64(peer.processed),
+                    to_i64(peer.generation),
+                    peer.updated
+                ],
+            )
+            .map(drop)
+            .map_err(|e| self.fail(e))
+    }
+
+    /// Records an object this client published in batch `seq`.
+    pub(crate) fn put_own_object(&self, object: &ObjectId, seq: u64, size: u64) -> Result<()> {
+        self.conn
+            .execute(
+                "INSERT OR REPLACE INTO own_objects (object, seq, size) VALUES (?1, ?2, ?3)",
+                params![object.to_string(), to_i64(seq), to_i64(size)],
+            )
+            .map(drop)
+            .map_err(|e| self.fail(e))
+    }
+
+    /// This client's objects still on the relay: (object, batch, size).
+    pub(crate) fn own_objects(&self) -> Result<Vec<(ObjectId, u64, u64)>> {
+        let mut statement = self
+            .conn
+            .prepare("SELECT object, seq, size FROM own_objects ORDER BY seq")
+            .map_err(|e| self.fail(e))?;
+        let rows: Vec<(String, i64, i64)> = statement
+            .query_map([], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))
+            .and_then(|rows| rows.collect())
+            .map_err(|e| self.fail(e))?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|(object, seq, size)| {
+                Some((object.parse().ok()?, to_u64(seq), to_u64(size)))
+            })
+            .collect())
+    }
+
+    /// Forgets an own object after deleting it from the relay.
+    pub(crate) fn remove_own_object(&self, object: &ObjectId) -> Result<()> {
+        self.conn
+            .execute(
+                "DELETE FROM own_objects WHERE object = ?1",
+                [object.to_string()],
+            )
+            .map(drop)
+            .map_err(|e| self.fail(e))
+    }
+
+    /// Records the size of a batch this client published.
+    pub(crate) fn put_own_batch(&self, seq: u64, files: u64, bytes: u64) -> Result<()> {
+        self.conn
+            .execute(
+                "INSERT OR REPLACE INTO own_batches (seq, files, bytes) VALUES (?1, ?2, ?3)",
+                params![to_i64(seq), to_i64(files), to_i64(bytes)],
+            )
+            .map(drop)
+            .map_err(|e| self.fail(e))
+    }
+
+    /// Files and bytes this client published after batch `after`.
+    pub(crate) fn own_batches_after(&self, after: u64) -> Result<(u64, u64)> {
+        self.conn
+            .query_row(
+                "SELECT COALESCE(SUM(files), 0), COALESCE(SUM(bytes), 0) FROM own_batches WHERE seq > ?1",
+                [to_i64(after)],
+                |row| Ok((to_u64(row.get(0)?), to_u64(row.get(1)?))),
+            )
+            .map_err(|e| self.fail(e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample(path: &str) -> FileState {
+        FileState {
+            path: RelPath::new(path).unwrap(),
+            kind: StateKind::File,
+            size: 3,
+            mtime_ns: 1_700_000_000_000_000_000,
+            inode: 42,
+            executable: true,
+            content: Some(ContentId::from_bytes([7; 32])),
+            chunks: vec![
+                ChunkRef {
+                    id: ChunkId::from_bytes([1; 32]),
+                    size: 1,
+                },
+                ChunkRef {
+                    id: ChunkId::from_bytes([2; 32]),
+                    size: 2,
+                },
+            ],
+            version: VersionVector::default().bump(ClientId([9; 16]), 3),
+            origin: ClientId([9; 16]),
+        }
+    }
+
+    #[test]
+    fn migrations_run_once_and_reopen_keeps_data() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.sqlite3");
+        {
+            let db = StateDb::open(&path).unwrap();
+            db.put_file(&sample("a/b.txt")).unwrap();
+            db.set_meta("client", "x").unwrap();
+        }
+        let db = StateDb::open(&path).unwrap();
+        assert_eq!(
+            db.file(&RelPath::new("a/b.txt").unwrap()).unwrap(),
+            Some(sample("a/b.txt"))
+        );
+        assert_eq!(db.meta("client").unwrap().as_deref(), Some("x"));
+    }
+
+    #[test]
+    fn local_chunk_index_follows_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = StateDb::open(&dir.path().join("s.db")).unwrap();
+        db.put_file(&sample("x")).unwrap();
+        let sources = db
+            .local_chunk_sources(&ChunkId::from_bytes([2; 32]))
+            .unwrap();
+        assert_eq!(sources, vec![(RelPath::new("x").unwrap(), 1, 2)]);
+        let mut deleted = sample("x");
+        deleted.kind = StateKind::Deleted;
+        db.put_file(&deleted).unwrap();
+        assert!(
+            db.local_chunk_sources(&ChunkId::from_bytes([2; 32]))
+                .unwrap()
+                .is_empty()
+        );
+        assert!(!db.chunk_known(&ChunkId::from_bytes([2; 32])).unwrap());
+    }
+
+    #[test]
+    fn a_failed_transaction_stores_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut db = StateDb::open(&dir.path().join("s.db")).unwrap();
+        let result: Result<()> = db.transaction(|db| {
+            db.put_file(&sample("x"))?;
+            Err(db.fail(rusqlite::Error::InvalidQuery))
+        });
+        assert!(result.is_err());
+        assert_eq!(db.file(&RelPath::new("x").unwrap()).unwrap(), None);
+    }
+
+    #[test]
+    fn a_newer_schema_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.db");
+        Connection::open(&path)
+            .unwrap()
+            .pragma_update(None, "user_version", 99)
+            .unwrap();
+        let err = StateDb::open(&path).unwrap_err().to_string();
+        assert!(err.contains("newer Escale"), "{err}");
+    }
+}

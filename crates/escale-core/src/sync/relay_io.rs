@@ -1,0 +1,116 @@
+//! Relay calls from the sync thread: blocking on the async relay, with
+//! retries for errors that a retry can fix.
+//!
+//! A sync cycle is sequential work (read a file, seal, upload, next) run on
+//! a blocking thread so that hashing and encryption never occupy the async
+//! threads; it drives the async relay through the runtime's handle.
+
+use std::future::Future;
+use std::ops::Range;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+
+use crate::relay::{Relay, RelayEntry, RelayError, RelayErrorKind, RelayPath};
+
+/// How many times a retryable relay error is retried before it is reported.
+const ATTEMPTS: u32 = 4;
+
+/// A relay driven from a blocking thread.
+#[derive(Debug, Clone)]
+pub(crate) struct RelayIo {
+    relay: Arc<dyn Relay>,
+    runtime: tokio::runtime::Handle,
+}
+
+impl RelayIo {
+    /// Wraps `relay`; `runtime` is the runtime its futures run on.
+    pub(crate) fn new(relay: Arc<dyn Relay>, runtime: tokio::runtime::Handle) -> Self {
+        RelayIo { relay, runtime }
+    }
+
+    fn retrying<T, F, Fut>(&self, mut call: F) -> Result<T, RelayError>
+    where
+        F: FnMut(Arc<dyn Relay>) -> Fut,
+        Fut: Future<Output = Result<T, RelayError>>,
+    {
+        let mut delay = Duration::from_millis(200);
+        let mut attempt = 1;
+        loop {
+            match self.runtime.block_on(call(Arc::clone(&self.relay))) {
+                Ok(value) => return Ok(value),
+                Err(error) if error.is_retryable() && attempt < ATTEMPTS => {
+                    tracing::warn!(%error, attempt, "relay call failed; retrying");
+                    // Jitter keeps several clients from retrying in lockstep.
+                    let jitter = u64::from(crate::ids::random_bytes::<1>()[0]);
+                    std::thread::sleep(delay + Duration::from_millis(jitter));
+                    delay *= 2;
+                    attempt += 1;
+                }
+                Err(error) => return Err(error),
+            }
+        }
+    }
+
+    /// Lists a folder; a missing folder lists as empty.
+    pub(crate) fn list(&self, dir: &RelayPath) -> Result<Vec<RelayEntry>, RelayError> {
+        match self.retrying(|relay| {
+            let dir = dir.clone();
+            async move { relay.list(&dir).await }
+        }) {
+            Err(error) if error.kind() == RelayErrorKind::NotFound => Ok(Vec::new()),
+            other => other,
+        }
+    }
+
+    /// Reads a file or a range of it; `None` if it does not exist.
+    pub(crate) fn read(
+        &self,
+        path: &RelayPath,
+        range: Option<Range<u64>>,
+    ) -> Result<Option<Bytes>, RelayError> {
+        match self.retrying(|relay| {
+            let path = path.clone();
+            let range = range.clone();
+            async move { relay.read(&path, range).await }
+        }) {
+            Ok(bytes) => Ok(Some(bytes)),
+            Err(error) if error.kind() == RelayErrorKind::NotFound => Ok(None),
+            Err(error) => Err(error),
+        }
+    }
+
+    /// Writes a whole file.
+    pub(crate) fn write(&self, path: &RelayPath, data: Bytes) -> Result<(), RelayError> {
+        self.retrying(|relay| {
+            let path = path.clone();
+            let data = data.clone();
+            async move { relay.write(&path, data).await }
+        })
+    }
+
+    /// Deletes a file; a file already gone counts as deleted.
+    pub(crate) fn delete(&self, path: &RelayPath) -> Result<(), RelayError> {
+        match self.retrying(|relay| {
+            let path = path.clone();
+            async move { relay.delete(&path).await }
+        }) {
+            Err(error) if error.kind() == RelayErrorKind::NotFound => Ok(()),
+            other => other,
+        }
+    }
+
+    /// Creates a folder and its parents.
+    pub(crate) fn create_dir(&self, path: &RelayPath) -> Result<(), RelayError> {
+        self.retrying(|relay| {
+            let path = path.clone();
+            async move { relay.create_dir(&path).await }
+        })
+    }
+
+    /// Whether ranged reads are supported.
+    pub(crate) fn ranged_read(&self) -> bool {
+        self.relay.capabilities().ranged_read
+    }
+}
