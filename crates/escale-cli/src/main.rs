@@ -2,13 +2,17 @@
 //! and scripts. It parses the command line, calls `escale-core`, and renders
 //! the results; it holds no sync logic of its own.
 
+mod secrets;
 mod status;
+mod sync;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
-use escale_core::ConfigDir;
+use anyhow::Context as _;
+use clap::{Args, Parser, Subcommand};
+use escale_core::{ConfigDir, NewRepository};
+use secrets::Prompt;
 
 /// Keeps folders in sync between computers that cannot reach each other,
 /// through an encrypted relay folder on storage they can all reach.
@@ -20,24 +24,79 @@ struct Cli {
     #[arg(long, global = true, value_name = "DIR")]
     config_dir: Option<PathBuf>,
 
+    /// Read the passphrase from this file (else $ESCALE_PASSPHRASE, else a
+    /// prompt on a terminal).
+    #[arg(long, global = true, value_name = "FILE")]
+    passphrase_file: Option<PathBuf>,
+
     #[command(subcommand)]
     command: Command,
 }
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Show each synced folder and its settings.
+    /// Create a new repository on a relay and sync FOLDER with it.
+    Init(SetUp),
+    /// Join an existing repository (the passphrase is checked first).
+    Join(SetUp),
+    /// Run one complete sync cycle (scan, send, receive, acknowledge, clean up).
+    Sync {
+        /// The repositories to sync (all when none is given).
+        names: Vec<String>,
+        /// Print a machine-readable JSON report.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show each synced folder: its state, pending changes, relay usage,
+    /// and what the other computers still lack.
     Status {
         /// Print machine-readable JSON (schema in docs/cli.md).
         #[arg(long)]
         json: bool,
     },
+    /// Manage the repository passphrase.
+    #[command(subcommand)]
+    Passphrase(PassphraseCommand),
+}
+
+#[derive(Debug, Args)]
+struct SetUp {
+    /// A short local name for the repository.
+    name: String,
+    /// The local folder to keep in sync (created if missing).
+    #[arg(long, value_name = "PATH")]
+    folder: PathBuf,
+    /// The relay address, such as file:///mnt/share/escale.
+    #[arg(long, value_name = "URL")]
+    relay: String,
+    /// This computer's name as the others see it (default: the host name).
+    #[arg(long, value_name = "NAME")]
+    client_name: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+enum PassphraseCommand {
+    /// Replace the passphrase (the other computers will need the new one).
+    Change {
+        /// The repository.
+        name: String,
+        /// Read the new passphrase from this file (else a prompt).
+        #[arg(long, value_name = "FILE")]
+        new_passphrase_file: Option<PathBuf>,
+    },
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    match run(cli) {
-        Ok(()) => ExitCode::SUCCESS,
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("error: cannot start: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(code) => code,
         Err(error) => {
             // One line, with the causes, as scripts and the design contract expect.
             eprintln!("error: {error:#}");
@@ -46,9 +105,70 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(cli: Cli) -> anyhow::Result<()> {
+async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let config_dir = ConfigDir::locate(cli.config_dir)?;
+    let file = cli.passphrase_file.as_deref();
     match cli.command {
-        Command::Status { json } => status::print(&config_dir, json),
+        Command::Init(set_up) => {
+            let passphrase = secrets::passphrase(file, &set_up.name, Prompt::Confirmed)?
+                .with_context(|| no_passphrase(&set_up.name))?;
+            let repo = escale_core::init(&config_dir, new_repository(set_up), passphrase).await?;
+            println!(
+                "Created repository \"{}\": {} is synced through {}.",
+                repo.name,
+                repo.folder.display(),
+                repo.relay
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Join(set_up) => {
+            let passphrase = secrets::passphrase(file, &set_up.name, Prompt::Once)?
+                .with_context(|| no_passphrase(&set_up.name))?;
+            let repo = escale_core::join(&config_dir, new_repository(set_up), passphrase).await?;
+            println!(
+                "Joined repository \"{}\": {} is synced through {}.",
+                repo.name,
+                repo.folder.display(),
+                repo.relay
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Sync { names, json } => sync::run(&config_dir, file, names, json).await,
+        Command::Status { json } => {
+            status::print(&config_dir, file, json).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Passphrase(PassphraseCommand::Change {
+            name,
+            new_passphrase_file,
+        }) => {
+            let old = secrets::passphrase(file, &name, Prompt::Once)?
+                .with_context(|| no_passphrase(&name))?;
+            let new =
+                secrets::passphrase(new_passphrase_file.as_deref(), &name, Prompt::Confirmed)?
+                    .with_context(
+                        || "no new passphrase: pass --new-passphrase-file or run on a terminal",
+                    )?;
+            escale_core::change_passphrase(&config_dir, &name, old, new).await?;
+            println!(
+                "The passphrase of \"{name}\" was changed; the other computers need the new one."
+            );
+            Ok(ExitCode::SUCCESS)
+        }
     }
+}
+
+fn new_repository(set_up: SetUp) -> NewRepository {
+    NewRepository {
+        name: set_up.name,
+        folder: set_up.folder,
+        relay: set_up.relay,
+        client_name: set_up.client_name,
+    }
+}
+
+fn no_passphrase(name: &str) -> String {
+    format!(
+        "no passphrase for \"{name}\": set ESCALE_PASSPHRASE, pass --passphrase-file, or run on a terminal"
+    )
 }

@@ -1,41 +1,37 @@
-//! `escale status`: what is configured on this computer.
+//! `escale status`: what is configured on this computer, and how each
+//! repository stands with the others.
 
 use std::io::Write as _;
 use std::path::Path;
 
-use escale_core::{ConfigDir, RepositoryConfig};
+use escale_core::{ConfigDir, RepositoryStatus};
 use serde::Serialize;
+
+use crate::secrets::{self, Prompt};
+use crate::sync::human_bytes;
 
 /// The `status --json` document. Its schema is documented in docs/cli.md;
 /// fields are only ever added, never renamed or removed.
 #[derive(Debug, Serialize)]
 struct StatusReport<'a> {
     config_dir: &'a Path,
-    repositories: Vec<RepositoryStatus<'a>>,
+    repositories: Vec<RepositoryStatus>,
 }
 
-#[derive(Debug, Serialize)]
-struct RepositoryStatus<'a> {
-    name: &'a str,
-    folder: &'a Path,
-    relay: &'a str,
-}
-
-impl<'a> From<&'a RepositoryConfig> for RepositoryStatus<'a> {
-    fn from(repo: &'a RepositoryConfig) -> Self {
-        RepositoryStatus {
-            name: &repo.name,
-            folder: &repo.folder,
-            relay: &repo.relay,
-        }
-    }
-}
-
-pub(crate) fn print(config_dir: &ConfigDir, json: bool) -> anyhow::Result<()> {
+pub(crate) async fn print(
+    config_dir: &ConfigDir,
+    passphrase_file: Option<&Path>,
+    json: bool,
+) -> anyhow::Result<()> {
     let config = config_dir.load()?;
+    let mut repositories = Vec::new();
+    for repo in &config.repositories {
+        let passphrase = secrets::passphrase(passphrase_file, &repo.name, Prompt::Never)?;
+        repositories.push(escale_core::status(config_dir, &repo.name, passphrase).await?);
+    }
     let report = StatusReport {
         config_dir: config_dir.path(),
-        repositories: config.repositories.iter().map(Into::into).collect(),
+        repositories,
     };
     let mut out = std::io::stdout().lock();
     if json {
@@ -52,9 +48,40 @@ pub(crate) fn print(config_dir: &ConfigDir, json: bool) -> anyhow::Result<()> {
         return Ok(());
     }
     for repo in &report.repositories {
-        writeln!(out, "{}", repo.name)?;
+        writeln!(out, "{} ({})", repo.name, repo.state)?;
         writeln!(out, "  folder: {}", repo.folder.display())?;
         writeln!(out, "  relay:  {}", repo.relay)?;
+        if let Some(error) = &repo.error {
+            writeln!(out, "  problem: {}", error.message)?;
+        }
+        if repo.state == "locked" {
+            writeln!(
+                out,
+                "  (set ESCALE_PASSPHRASE or pass --passphrase-file to see more)"
+            )?;
+            continue;
+        }
+        writeln!(
+            out,
+            "  waiting to be sent: {} change(s), {}",
+            repo.pending_files,
+            human_bytes(repo.pending_bytes)
+        )?;
+        if let Some(bytes) = repo.relay_bytes {
+            writeln!(out, "  on the relay: {}", human_bytes(bytes))?;
+        }
+        for client in &repo.clients {
+            let lacks = if client.lacks_files == 0 {
+                "has everything from this computer".to_owned()
+            } else {
+                format!(
+                    "still lacks {} change(s), {}",
+                    client.lacks_files,
+                    human_bytes(client.lacks_bytes)
+                )
+            };
+            writeln!(out, "  {}: {lacks}", client.name)?;
+        }
     }
     Ok(())
 }
