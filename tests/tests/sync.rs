@@ -283,3 +283,314 @@ fn three_clients_converge_and_the_relay_empties_itself_without_leaking_anything(
         );
     }
 }
+
+#[test]
+fn crossed_edits_keep_both_versions_identically_everywhere() {
+    let world = World::new();
+    fs::write(world.folder(0).join("report.docx"), b"first draft").unwrap();
+    world.sync_all(1);
+
+    fs::write(world.folder(0).join("report.docx"), b"edited on A").unwrap();
+    fs::write(world.folder(1).join("report.docx"), b"edited on B").unwrap();
+    world.sync_all(3);
+
+    assert_same_trees(&world);
+    let files = tree(world.folder(2));
+    let copies: Vec<_> = files
+        .keys()
+        .filter(|name| name.starts_with("report (conflict ") && name.ends_with(").docx"))
+        .collect();
+    assert_eq!(copies.len(), 1, "{files:?}");
+    let mut contents = vec![
+        files["report.docx"].0.clone().unwrap(),
+        files[copies[0]].0.clone().unwrap(),
+    ];
+    contents.sort();
+    assert_eq!(
+        contents,
+        vec![b"edited on A".to_vec(), b"edited on B".to_vec()]
+    );
+}
+
+#[test]
+fn deletions_propagate_to_the_versions_folder_and_renames_send_no_content() {
+    let world = World::new();
+    let a = world.folder(0);
+    fs::write(a.join("keep.txt"), b"kept").unwrap();
+    fs::write(a.join("old plan.txt"), b"the plan before").unwrap();
+    fs::write(a.join("big.bin"), noise(5 * 1024 * 1024, 3)).unwrap();
+    world.sync_all(2);
+
+    // Deleted on B: gone on A and C, kept in their versions folders.
+    fs::remove_file(world.folder(1).join("old plan.txt")).unwrap();
+    world.sync_all(2);
+    assert_same_trees(&world);
+    for index in [0, 2] {
+        assert!(!world.folder(index).join("old plan.txt").exists());
+        let versions = world.folder(index).join(".escale/versions");
+        let kept: Vec<_> = fs::read_dir(&versions)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        assert_eq!(kept.len(), 1, "{kept:?}");
+        assert!(
+            kept[0]
+                .file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("old plan (")
+        );
+        assert_eq!(fs::read(&kept[0]).unwrap(), b"the plan before");
+    }
+
+    // Renamed on A: it arrives renamed, and no content is uploaded again.
+    fs::rename(a.join("big.bin"), a.join("renamed.bin")).unwrap();
+    let report = world.sync(0);
+    assert_eq!(report["report"]["bytes_uploaded"], 0, "{report}");
+    assert!(
+        report["report"]["changes_sent"].as_u64().unwrap() >= 2,
+        "{report}"
+    );
+    world.sync_all(2);
+    assert_same_trees(&world);
+    assert!(world.folder(2).join("renamed.bin").exists());
+    assert!(!world.folder(2).join("big.bin").exists());
+}
+
+#[test]
+fn a_flipped_byte_is_reported_and_only_the_files_concerned_wait() {
+    let world = World::new();
+    // Two batches: the first carries `good.txt`, the second `victim.txt`.
+    fs::write(world.folder(0).join("good.txt"), b"good content").unwrap();
+    world.sync(0);
+    fs::write(world.folder(0).join("victim.txt"), b"victim content").unwrap();
+    world.sync(0);
+
+    let objects: Vec<_> = world
+        .relay_files()
+        .into_keys()
+        .filter(|name| name.contains("/objects/"))
+        .collect();
+    assert_eq!(objects.len(), 2, "{objects:?}");
+    // The newest object is the victim's: flip one byte in its middle.
+    let newest = objects
+        .iter()
+        .max_by_key(|name| {
+            fs::metadata(world.relay.join(name))
+                .unwrap()
+                .modified()
+                .unwrap()
+        })
+        .unwrap();
+    let path = world.relay.join(newest);
+    let mut bytes = fs::read(&path).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0x01;
+    fs::write(&path, &bytes).unwrap();
+
+    let output = world.run(&world.clients[1], &["sync"]);
+    assert!(!output.status.success());
+    let stderr = text(&output.stderr);
+    assert!(stderr.contains("integrity check"), "{stderr}");
+    assert!(
+        world.folder(1).join("good.txt").exists(),
+        "the other file still arrives"
+    );
+    assert!(
+        !world.folder(1).join("victim.txt").exists(),
+        "nothing written for it"
+    );
+    let leftovers = fs::read_dir(world.folder(1).join(".escale/tmp")).map_or(0, |d| d.count());
+    assert_eq!(leftovers, 0, "no temporary file is left behind");
+
+    // The damage stays reported on every sync, and nothing is acknowledged
+    // past it, so the data stays on the relay for a repair.
+    let again = world.run(&world.clients[1], &["sync"]);
+    assert!(!again.status.success());
+}
+
+#[test]
+fn a_flipped_byte_in_a_journal_batch_is_refused_clearly() {
+    let world = World::new();
+    fs::write(world.folder(0).join("a.txt"), b"a").unwrap();
+    world.sync(0);
+    let batch = world
+        .relay_files()
+        .into_keys()
+        .find(|name| name.contains("/journal/"))
+        .unwrap();
+    let path = world.relay.join(&batch);
+    let mut bytes = fs::read(&path).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0x80;
+    fs::write(&path, &bytes).unwrap();
+
+    let output = world.run(&world.clients[1], &["sync"]);
+    assert!(!output.status.success());
+    let stderr = text(&output.stderr);
+    assert!(stderr.contains("journal batch 1"), "{stderr}");
+    assert!(stderr.contains("integrity check"), "{stderr}");
+    assert!(!world.folder(1).join("a.txt").exists());
+}
+
+#[test]
+fn a_torn_head_is_skipped_for_now_not_fatal() {
+    let world = World::new();
+    fs::write(world.folder(0).join("a.txt"), b"a").unwrap();
+    world.sync(0);
+    // Truncate both of A's head slots, as a crash mid-write could on a
+    // server without atomic overwrite.
+    for name in world.relay_files().into_keys() {
+        if name.contains("/head.") && !name.contains(&own_client_dir(&world, 1)) {
+            let path = world.relay.join(&name);
+            let bytes = fs::read(&path).unwrap();
+            fs::write(&path, &bytes[..bytes.len() / 2]).unwrap();
+        }
+    }
+    let report = world.sync(1);
+    assert!(report["error"].is_null(), "{report}");
+    assert!(
+        !world.folder(1).join("a.txt").exists(),
+        "A is skipped this time"
+    );
+    // A writes its head again; B then catches up with no manual step.
+    world.sync(0);
+    let report = world.sync(1);
+    assert!(report["error"].is_null(), "{report}");
+    assert_eq!(fs::read(world.folder(1).join("a.txt")).unwrap(), b"a");
+}
+
+/// The relay folder name of client `index` (read from its state: the only
+/// head folder it wrote that the others did not).
+fn own_client_dir(world: &World, index: usize) -> String {
+    let status = world.run(&world.clients[index], &["status", "--json"]);
+    let report: Value = serde_json::from_slice(&status.stdout).unwrap();
+    let others: Vec<String> = report["repositories"][0]["clients"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["id"].as_str().unwrap().to_owned())
+        .collect();
+    world
+        .relay_files()
+        .into_keys()
+        .filter_map(|name| name.split('/').nth(1).map(str::to_owned))
+        .find(|id| id.len() == 32 && !others.contains(id))
+        .unwrap()
+}
+
+#[test]
+fn join_with_a_wrong_passphrase_leaves_nothing_behind() {
+    let world = World::new();
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("config-d");
+    let folder = dir.path().join("folder-d");
+    let relay_before = world.relay_files();
+    let output = escale(&config)
+        .env("ESCALE_PASSPHRASE", "not the passphrase")
+        .args(["join", "shared", "--folder"])
+        .arg(&folder)
+        .arg("--relay")
+        .arg(world.relay_url())
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = text(&output.stderr);
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.starts_with("error: the passphrase is wrong"),
+        "{stderr}"
+    );
+    assert!(!config.exists(), "no settings or state were created");
+    assert!(!folder.exists(), "no folder was created");
+    assert_eq!(
+        world.relay_files(),
+        relay_before,
+        "nothing was written to the relay"
+    );
+}
+
+#[test]
+fn init_refuses_a_relay_that_already_holds_a_repository() {
+    let world = World::new();
+    let dir = tempfile::tempdir().unwrap();
+    let output = escale(&dir.path().join("config"))
+        .env("ESCALE_PASSPHRASE", PASSPHRASE)
+        .args(["init", "again", "--folder"])
+        .arg(dir.path().join("folder"))
+        .arg("--relay")
+        .arg(world.relay_url())
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    assert!(
+        text(&output.stderr).contains("join it instead"),
+        "{}",
+        text(&output.stderr)
+    );
+}
+
+#[test]
+fn rescanning_an_unchanged_tree_reads_no_file_contents() {
+    let world = World::new();
+    for index in 0..10_000 {
+        let dir = world.folder(0).join(format!("d{}", index % 100));
+        fs::create_dir_all(&dir).unwrap();
+        fs::write(dir.join(format!("f{index}")), format!("{index}")).unwrap();
+    }
+    let first = world.sync(0);
+    assert!(
+        first["report"]["bytes_hashed"].as_u64().unwrap() > 0,
+        "{first}"
+    );
+    let again = world.sync(0);
+    assert_eq!(again["report"]["bytes_hashed"], 0, "{again}");
+    assert_eq!(again["report"]["changes_sent"], 0, "{again}");
+}
+
+#[test]
+fn a_changed_passphrase_is_needed_from_then_on() {
+    let world = World::new();
+    let dir = tempfile::tempdir().unwrap();
+    let new_file = dir.path().join("new-passphrase");
+    fs::write(&new_file, "a brand new passphrase\n").unwrap();
+    let changed = world.run(
+        &world.clients[0],
+        &[
+            "passphrase",
+            "change",
+            "shared",
+            "--new-passphrase-file",
+            new_file.to_str().unwrap(),
+        ],
+    );
+    assert!(changed.status.success(), "{}", text(&changed.stderr));
+
+    let old = world.run(&world.clients[1], &["sync"]);
+    assert!(!old.status.success());
+    assert!(
+        text(&old.stderr).contains("passphrase is wrong"),
+        "{}",
+        text(&old.stderr)
+    );
+
+    fs::write(world.folder(0).join("after.txt"), b"still syncing").unwrap();
+    let a = escale(&world.clients[0].config)
+        .arg("--passphrase-file")
+        .arg(&new_file)
+        .arg("sync")
+        .output()
+        .unwrap();
+    assert!(a.status.success(), "{}", text(&a.stderr));
+    let b = escale(&world.clients[1].config)
+        .arg("--passphrase-file")
+        .arg(&new_file)
+        .arg("sync")
+        .output()
+        .unwrap();
+    assert!(b.status.success(), "{}", text(&b.stderr));
+    assert_eq!(
+        fs::read(world.folder(1).join("after.txt")).unwrap(),
+        b"still syncing"
+    );
+}

@@ -548,3 +548,117 @@ pub(crate) fn objects_dir(client: &ClientId) -> RelayPath {
 pub(crate) fn object_path(client: &ClientId, object: &ObjectId) -> RelayPath {
     relay_path(&format!("{CLIENTS_DIR}/{client}/objects/{object}"))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::crypto::MasterKey;
+
+    fn codec() -> Codec {
+        let repository = RepositoryId::random();
+        Codec::new(MasterKey::generate().keys(&repository), repository)
+    }
+
+    fn record(path: &str) -> WireRecord {
+        WireRecord::Delete {
+            path: path.to_owned(),
+            version: VersionVector::default(),
+            origin: ClientId([1; 16]),
+        }
+    }
+
+    #[test]
+    fn hostile_record_paths_are_refused_one_by_one() {
+        for path in [
+            "../x",
+            "/abs",
+            "a/../../b",
+            "nul\0byte",
+            "CON",
+            "aux.txt",
+            "C:\\x",
+            ".escale/x",
+        ] {
+            let (echo, _) = record(path).validate().unwrap_err();
+            assert_eq!(echo, path);
+        }
+        assert_eq!(
+            record("ok/fine.txt").validate().unwrap().path.as_str(),
+            "ok/fine.txt"
+        );
+    }
+
+    #[test]
+    fn a_batch_opens_only_for_its_client_and_number() {
+        let codec = codec();
+        let client = ClientId::random();
+        let batch = Batch {
+            seq: 7,
+            objects: vec![],
+            records: vec![record("a")],
+        };
+        let sealed = codec.seal_batch(&client, &batch);
+        assert_eq!(codec.open_batch(&client, 7, &sealed).unwrap(), batch);
+        assert!(matches!(
+            codec.open_batch(&client, 8, &sealed),
+            Err(FormatError::Integrity { .. })
+        ));
+        assert!(matches!(
+            codec.open_batch(&ClientId::random(), 7, &sealed),
+            Err(FormatError::Integrity { .. })
+        ));
+        let mut flipped = sealed.clone();
+        flipped[20] ^= 4;
+        assert!(matches!(
+            codec.open_batch(&client, 7, &flipped),
+            Err(FormatError::Integrity { .. })
+        ));
+    }
+
+    #[test]
+    fn a_head_opens_only_from_its_slot_and_a_torn_one_is_refused() {
+        let codec = codec();
+        let client = ClientId::random();
+        let head = Head {
+            client,
+            name: "a".into(),
+            generation: 3,
+            journal: 2,
+            acks: BTreeMap::new(),
+            stored_bytes: 0,
+            updated: 0,
+        };
+        let sealed = codec.seal_head(&head);
+        assert_eq!(codec.open_head(&client, 1, &sealed).unwrap(), head);
+        assert!(codec.open_head(&client, 0, &sealed).is_err());
+        assert!(
+            codec
+                .open_head(&client, 1, &sealed[..sealed.len() / 2])
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn headers_of_other_formats_and_versions_are_refused_clearly() {
+        assert!(matches!(
+            Header::parse(b"{}"),
+            Err(FormatError::NotARepository(_))
+        ));
+        assert!(matches!(
+            Header::parse(b"not json"),
+            Err(FormatError::NotARepository(_))
+        ));
+        assert!(matches!(
+            Header::parse(br#"{"format":"escale-relay","version":2}"#),
+            Err(FormatError::UnsupportedVersion(2))
+        ));
+    }
+
+    #[test]
+    fn batch_names_round_trip() {
+        let path = batch_path(&ClientId([0; 16]), 42);
+        assert!(path.as_str().ends_with("/journal/000000000000002a"));
+        assert_eq!(parse_batch_name("000000000000002a"), Some(42));
+        assert_eq!(parse_batch_name("2a"), None);
+    }
+}

@@ -195,13 +195,13 @@ fn configured(config_dir: &ConfigDir, name: &str) -> Result<RepositoryConfig> {
         .ok_or_else(|| Error::UnknownRepository(name.to_owned()))
 }
 
-fn open_relay(address: &str, runtime: tokio::runtime::Handle) -> Result<RelayIo> {
+pub(crate) fn open_relay(address: &str, runtime: tokio::runtime::Handle) -> Result<RelayIo> {
     let url = RelayUrl::parse(address)?;
     let relay = relay::open(&url)?;
     Ok(RelayIo::new(relay, runtime))
 }
 
-fn read_header(relay: &RelayIo, address: &str) -> Result<Header> {
+pub(crate) fn read_header(relay: &RelayIo, address: &str) -> Result<Header> {
     let bytes = relay.read(&format::header_path(), None)?.ok_or_else(|| {
         Error::Format(FormatError::NotARepository(format!(
             "there is no {} at {address}; check the address, or create the repository with init",
@@ -212,7 +212,7 @@ fn read_header(relay: &RelayIo, address: &str) -> Result<Header> {
 }
 
 /// Opens the repository's keys with the passphrase.
-fn unlock(header: &Header, passphrase: &Passphrase, address: &str) -> Result<Codec> {
+pub(crate) fn unlock(header: &Header, passphrase: &Passphrase, address: &str) -> Result<Codec> {
     let key = header
         .kdf
         .derive(passphrase.expose())

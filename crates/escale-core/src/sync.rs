@@ -284,3 +284,6 @@ impl Session {
         Ok(names)
     }
 }
+
+#[cfg(test)]
+mod tests;
