@@ -28,10 +28,9 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 step "Rust tests"
 cargo test --workspace --locked
 
-step "Desktop app end to end (Xvfb, tauri-driver, WebKitWebDriver)"
+step "Desktop app and keyring end to end (session bus, keyring, Xvfb, WebDriver)"
 cargo build --package escale-desktop --locked
-export NO_AT_BRIDGE=1
-dbus-run-session -- xvfb-run --auto-servernum --server-args='-screen 0 1280x800x24' \
-  cargo test --package escale-e2e --test desktop --locked -- --ignored --test-threads=1
+scripts/desktop-session.sh \
+  cargo test --package escale-e2e --test desktop --test keyring --locked -- --ignored --test-threads=1
 
 step "All tests passed"

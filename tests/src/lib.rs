@@ -71,14 +71,17 @@ pub fn binary(package: &str, bin: &str) -> PathBuf {
 }
 
 /// A `Command` for the real `escale` binary using `config_dir` as its
-/// configuration folder, with no secret or folder leaking in from the
-/// environment of whoever runs the tests.
+/// configuration folder, with no secret, folder or keyring leaking in from
+/// the environment of whoever runs the tests.
 pub fn escale(config_dir: &Path) -> Command {
     let mut command = Command::new(binary("escale-cli", "escale"));
     command
         .env_remove("ESCALE_CONFIG_DIR")
         .env_remove("ESCALE_PASSPHRASE")
         .env_remove("ESCALE_RELAY_PASSWORD")
+        // Tests never touch the keyring of whoever runs them; the keyring
+        // test turns it back on inside its own private keyring session.
+        .env("ESCALE_NO_KEYRING", "1")
         .arg("--config-dir")
         .arg(config_dir);
     command

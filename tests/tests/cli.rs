@@ -1,6 +1,9 @@
 //! The `escale` binary as scripts use it: exit codes, one-line errors,
 //! and the settings shared with the desktop app.
 
+// Helpers of a test panic on failure: the panic is the test report.
+#![allow(clippy::unwrap_used)]
+
 use std::fs;
 
 use escale_e2e::escale;

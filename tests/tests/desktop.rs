@@ -7,6 +7,9 @@
 //! build packages, so a plain `cargo test` skips them; `scripts/test.sh`
 //! runs them under `dbus-run-session` and `xvfb-run` with `--ignored`.
 
+// Helpers of a test panic on failure: the panic is the test report.
+#![allow(clippy::unwrap_used)]
+
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus};

@@ -2,6 +2,9 @@
 //! settings folder and synced folder, driven through the real `escale`
 //! binary against one `file://` relay.
 
+// Helpers of a test panic on failure: the panic is the test report.
+#![allow(clippy::unwrap_used)]
+
 use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};

@@ -110,9 +110,12 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let file = cli.passphrase_file.as_deref();
     match cli.command {
         Command::Init(set_up) => {
-            let passphrase = secrets::passphrase(file, &set_up.name, Prompt::Confirmed)?
+            let passphrase = secrets::passphrase(file, None, &set_up.name, Prompt::Confirmed)
+                .await?
                 .with_context(|| no_passphrase(&set_up.name))?;
+            let kept = passphrase.clone();
             let repo = escale_core::init(&config_dir, new_repository(set_up), passphrase).await?;
+            secrets::remember(&config_dir, &repo.name, &kept).await;
             println!(
                 "Created repository \"{}\": {} is synced through {}.",
                 repo.name,
@@ -122,9 +125,12 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Join(set_up) => {
-            let passphrase = secrets::passphrase(file, &set_up.name, Prompt::Once)?
+            let passphrase = secrets::passphrase(file, None, &set_up.name, Prompt::Once)
+                .await?
                 .with_context(|| no_passphrase(&set_up.name))?;
+            let kept = passphrase.clone();
             let repo = escale_core::join(&config_dir, new_repository(set_up), passphrase).await?;
+            secrets::remember(&config_dir, &repo.name, &kept).await;
             println!(
                 "Joined repository \"{}\": {} is synced through {}.",
                 repo.name,
@@ -142,14 +148,22 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             name,
             new_passphrase_file,
         }) => {
-            let old = secrets::passphrase(file, &name, Prompt::Once)?
+            let old = secrets::passphrase(file, Some(&config_dir), &name, Prompt::Once)
+                .await?
                 .with_context(|| no_passphrase(&name))?;
-            let new =
-                secrets::passphrase(new_passphrase_file.as_deref(), &name, Prompt::Confirmed)?
-                    .with_context(
-                        || "no new passphrase: pass --new-passphrase-file or run on a terminal",
-                    )?;
+            let new = secrets::passphrase(
+                new_passphrase_file.as_deref(),
+                None,
+                &name,
+                Prompt::Confirmed,
+            )
+            .await?
+            .with_context(
+                || "no new passphrase: pass --new-passphrase-file or run on a terminal",
+            )?;
+            let kept = new.clone();
             escale_core::change_passphrase(&config_dir, &name, old, new).await?;
+            secrets::remember(&config_dir, &name, &kept).await;
             println!(
                 "The passphrase of \"{name}\" was changed; the other computers need the new one."
             );

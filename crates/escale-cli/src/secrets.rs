@@ -1,12 +1,13 @@
 //! Where the passphrase comes from, in the documented order:
-//! `--passphrase-file`, then `ESCALE_PASSPHRASE`, then a prompt when a
-//! person is at a terminal.
+//! `--passphrase-file`, then `ESCALE_PASSPHRASE`, then the system keyring
+//! (where `init` and `join` save it), then a prompt when a person is at a
+//! terminal.
 
 use std::io::IsTerminal as _;
 use std::path::Path;
 
 use anyhow::{Context as _, bail};
-use escale_core::Passphrase;
+use escale_core::{ConfigDir, Passphrase};
 
 /// The environment variable holding the passphrase on headless machines.
 const PASSPHRASE_ENV: &str = "ESCALE_PASSPHRASE";
@@ -23,9 +24,11 @@ pub(crate) enum Prompt {
 }
 
 /// The passphrase for `repository`, or `None` if no source has one and
-/// prompting is not allowed or not possible.
-pub(crate) fn passphrase(
+/// prompting is not allowed or not possible. `keyring` is the settings
+/// folder whose repository may have its passphrase saved, if any.
+pub(crate) async fn passphrase(
     file: Option<&Path>,
+    keyring: Option<&ConfigDir>,
     repository: &str,
     prompt: Prompt,
 ) -> anyhow::Result<Option<Passphrase>> {
@@ -44,6 +47,11 @@ pub(crate) fn passphrase(
     {
         return Ok(Some(Passphrase::new(text)));
     }
+    if let Some(config_dir) = keyring
+        && let Some(saved) = escale_core::saved_passphrase(config_dir, repository).await?
+    {
+        return Ok(Some(saved));
+    }
     if prompt == Prompt::Never || !std::io::stdin().is_terminal() {
         return Ok(None);
     }
@@ -60,4 +68,16 @@ pub(crate) fn passphrase(
         }
     }
     Ok(Some(Passphrase::new(first)))
+}
+
+/// Saves the passphrase of a repository just created or joined in the
+/// keyring; a computer without one only gets a note, since the passphrase
+/// can still come from the environment or a file.
+pub(crate) async fn remember(config_dir: &ConfigDir, repository: &str, passphrase: &Passphrase) {
+    if let Err(error) = escale_core::save_passphrase(config_dir, repository, passphrase).await {
+        eprintln!(
+            "note: the passphrase was not saved ({error}); give it with ESCALE_PASSPHRASE or \
+             --passphrase-file when syncing"
+        );
+    }
 }

@@ -26,7 +26,9 @@ pub(crate) async fn print(
     let config = config_dir.load()?;
     let mut repositories = Vec::new();
     for repo in &config.repositories {
-        let passphrase = secrets::passphrase(passphrase_file, &repo.name, Prompt::Never)?;
+        let passphrase =
+            secrets::passphrase(passphrase_file, Some(config_dir), &repo.name, Prompt::Never)
+                .await?;
         repositories.push(escale_core::status(config_dir, &repo.name, passphrase).await?);
     }
     let report = StatusReport {

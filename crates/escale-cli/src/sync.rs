@@ -41,34 +41,37 @@ pub(crate) async fn run(
     }
     let mut outcomes = Vec::new();
     for name in names {
-        let outcome = match secrets::passphrase(passphrase_file, &name, Prompt::Once)? {
-            None => Outcome {
-                error: Some(ErrorJson {
-                    code: "wrong_passphrase".into(),
-                    message: format!(
-                        "no passphrase for \"{name}\": set ESCALE_PASSPHRASE, pass \
+        let outcome =
+            match secrets::passphrase(passphrase_file, Some(config_dir), &name, Prompt::Once)
+                .await?
+            {
+                None => Outcome {
+                    error: Some(ErrorJson {
+                        code: "wrong_passphrase".into(),
+                        message: format!(
+                            "no passphrase for \"{name}\": set ESCALE_PASSPHRASE, pass \
                          --passphrase-file, or run on a terminal"
-                    ),
-                }),
-                name,
-                report: None,
-            },
-            Some(passphrase) => match escale_core::sync(config_dir, &name, passphrase).await {
-                Ok(report) => Outcome {
-                    name,
-                    report: Some(report),
-                    error: None,
-                },
-                Err(error) => Outcome {
+                        ),
+                    }),
                     name,
                     report: None,
-                    error: Some(ErrorJson {
-                        code: error.code().into(),
-                        message: error.to_string(),
-                    }),
                 },
-            },
-        };
+                Some(passphrase) => match escale_core::sync(config_dir, &name, passphrase).await {
+                    Ok(report) => Outcome {
+                        name,
+                        report: Some(report),
+                        error: None,
+                    },
+                    Err(error) => Outcome {
+                        name,
+                        report: None,
+                        error: Some(ErrorJson {
+                            code: error.code().into(),
+                            message: error.to_string(),
+                        }),
+                    },
+                },
+            };
         outcomes.push(outcome);
     }
     let failed = outcomes

@@ -142,6 +142,10 @@ pub enum Error {
         source: std::io::Error,
     },
 
+    /// The system keyring could not be used.
+    #[error("the system keyring could not be used: {0}")]
+    Keyring(String),
+
     /// A background task of the engine stopped unexpectedly.
     #[error("an internal task of Escale stopped unexpectedly: {0}")]
     Internal(String),
@@ -167,6 +171,7 @@ impl Error {
             Error::Format(_) => ErrorKind::RelayData,
             Error::State(_) => ErrorKind::Io,
             Error::Internal(_) => ErrorKind::Internal,
+            Error::Keyring(_) => ErrorKind::Keyring,
         }
     }
 
@@ -205,6 +210,8 @@ pub enum ErrorKind {
     RelayData,
     /// A bug or an unexpected stop inside Escale.
     Internal,
+    /// The system keyring is missing, locked or refused access.
+    Keyring,
 }
 
 impl ErrorKind {
@@ -223,6 +230,7 @@ impl ErrorKind {
             ErrorKind::Relay(kind) => kind.code(),
             ErrorKind::RelayData => "relay_data_invalid",
             ErrorKind::Internal => "internal",
+            ErrorKind::Keyring => "keyring_unavailable",
         }
     }
 
@@ -237,7 +245,8 @@ impl ErrorKind {
             | ErrorKind::Passphrase
             | ErrorKind::RepositoryExists
             | ErrorKind::RelayData
-            | ErrorKind::Internal => false,
+            | ErrorKind::Internal
+            | ErrorKind::Keyring => false,
             ErrorKind::DiskFull | ErrorKind::Io => true,
             ErrorKind::Relay(kind) => kind.is_retryable(),
         }
@@ -272,6 +281,7 @@ mod tests {
             ErrorKind::RepositoryExists,
             ErrorKind::RelayData,
             ErrorKind::Internal,
+            ErrorKind::Keyring,
         ];
         let mut codes: Vec<_> = kinds.iter().map(|k| k.code()).collect();
         for code in &codes {

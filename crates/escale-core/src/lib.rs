@@ -45,6 +45,7 @@ mod crypto;
 mod error;
 mod format;
 mod ids;
+mod keyring;
 mod path;
 // The relay layer's full API (paths, descriptions) serves the network
 // backends that come next; the file backend alone does not use all of it.
@@ -61,6 +62,7 @@ pub use crypto::CryptoError;
 pub use error::{Error, ErrorKind, Result};
 pub use format::FormatError;
 pub use ids::{ClientId, InvalidId, ObjectId, RepositoryId};
+pub use keyring::{save_passphrase, saved_passphrase};
 pub use relay::{RelayError, RelayErrorKind};
 pub use state::StateError;
 

@@ -27,6 +27,7 @@ use crate::sync::{Session, SyncReport};
 
 /// A repository passphrase. Kept out of logs and `Debug` output, and wiped
 /// from memory when dropped.
+#[derive(Clone)]
 pub struct Passphrase(Zeroizing<String>);
 
 impl Passphrase {
@@ -302,6 +303,25 @@ fn set_up_locally(
 
 fn codec_repository(codec: &Codec) -> RepositoryId {
     codec.repository()
+}
+
+/// The identifier of repository `name` as recorded in its local state.
+pub(crate) fn repository_id(config_dir: &ConfigDir, name: &str) -> Result<RepositoryId> {
+    configured(config_dir, name)?;
+    let db_path = state_path(config_dir, name);
+    if !db_path.is_file() {
+        return Err(Error::InvalidRepository {
+            repository: name.to_owned(),
+            reason: "its state is missing".into(),
+        });
+    }
+    StateDb::open(&db_path)?
+        .meta("repository")?
+        .and_then(|text| text.parse().ok())
+        .ok_or_else(|| Error::InvalidRepository {
+            repository: name.to_owned(),
+            reason: "its state has no repository identifier".into(),
+        })
 }
 
 /// Opens everything a sync cycle needs.
