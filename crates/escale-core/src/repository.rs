@@ -283,7 +283,7 @@ fn set_up_locally(
     let db = StateDb::open(&db_path)?;
     let me = ClientId::random();
     let name = new.client_name.clone().unwrap_or_else(default_client_name);
-    db.set_meta("repository", &codec_repository(&codec).to_string())?;
+    db.set_meta("repository", &codec.repository().to_string())?;
     db.set_meta("client", &me.to_string())?;
     db.set_meta("name", &name)?;
     let mut session = Session {
@@ -299,10 +299,6 @@ fn set_up_locally(
         own_head: None,
     };
     session.write_head(0)
-}
-
-fn codec_repository(codec: &Codec) -> RepositoryId {
-    codec.repository()
 }
 
 /// The identifier of repository `name` as recorded in its local state.

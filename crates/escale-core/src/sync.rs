@@ -105,19 +105,26 @@ pub(crate) fn now_ns() -> i64 {
 impl Session {
     /// Runs one complete cycle.
     pub(crate) fn run(mut self) -> Result<SyncReport> {
-        self.work
-            .clear_temporaries()
-            .map_err(|source| Error::LocalIo {
-                path: self.work.versions_dir(),
-                source,
-            })?;
+        // Leftovers of a cycle that was killed are useless: its downloads
+        // are fetched again. Cleared before and after, so none stays.
+        self.clear_temporaries()?;
         self.read_heads()?;
         let seq = self.next_seq()?;
         self.publish(seq)?;
         self.receive()?;
         self.clean_up()?;
         self.write_head(0)?;
+        self.clear_temporaries()?;
         Ok(self.report)
+    }
+
+    fn clear_temporaries(&self) -> Result<()> {
+        self.work
+            .clear_temporaries()
+            .map_err(|source| Error::LocalIo {
+                path: self.work.tmp_dir(),
+                source,
+            })
     }
 
     /// Reads every client's newest head and refreshes what is known of the

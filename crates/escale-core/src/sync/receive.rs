@@ -2,6 +2,7 @@
 //! local folder match, one record at a time, never overwriting a file the
 //! user changed meanwhile.
 
+use std::collections::HashMap;
 use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
@@ -98,6 +99,7 @@ impl Session {
                 )?;
             }
         }
+        let names = self.client_names()?;
         let mut complete = true;
         for wire in &batch.records {
             let record = match wire.validate() {
@@ -114,7 +116,7 @@ impl Session {
                     continue;
                 }
             };
-            if let Err(Deferred(code, message)) = self.apply(&record) {
+            if let Err(Deferred(code, message)) = self.apply(&record, &names) {
                 self.report
                     .problems
                     .push(Problem::new(Some(record.path.as_str()), &code, message));
@@ -124,10 +126,9 @@ impl Session {
         Ok(complete)
     }
 
-    fn apply(&mut self, record: &Record) -> Step {
+    fn apply(&mut self, record: &Record, names: &HashMap<ClientId, String>) -> Step {
         let local = self.db.file(&record.path).map_err(Error::from)?;
-        let names = self.client_names()?;
-        match planner::decide(local.as_ref(), record, &names) {
+        match planner::decide(local.as_ref(), record, names) {
             Decision::Ignore => Ok(()),
             Decision::Merge(version) => {
                 let mut state = local.unwrap_or_else(|| deleted_state(record));

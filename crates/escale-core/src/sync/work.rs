@@ -25,7 +25,8 @@ impl WorkFolder {
         }
     }
 
-    fn tmp_dir(&self) -> PathBuf {
+    /// The folder of temporary downloads.
+    pub(crate) fn tmp_dir(&self) -> PathBuf {
         self.root.join("tmp")
     }
 
