@@ -109,36 +109,8 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let config_dir = ConfigDir::locate(cli.config_dir)?;
     let file = cli.passphrase_file.as_deref();
     match cli.command {
-        Command::Init(set_up) => {
-            let passphrase = secrets::passphrase(file, None, &set_up.name, Prompt::Confirmed)
-                .await?
-                .with_context(|| no_passphrase(&set_up.name))?;
-            let kept = passphrase.clone();
-            let repo = escale_core::init(&config_dir, new_repository(set_up), passphrase).await?;
-            secrets::remember(&config_dir, &repo.name, &kept).await;
-            println!(
-                "Created repository \"{}\": {} is synced through {}.",
-                repo.name,
-                repo.folder.display(),
-                repo.relay
-            );
-            Ok(ExitCode::SUCCESS)
-        }
-        Command::Join(set_up) => {
-            let passphrase = secrets::passphrase(file, None, &set_up.name, Prompt::Once)
-                .await?
-                .with_context(|| no_passphrase(&set_up.name))?;
-            let kept = passphrase.clone();
-            let repo = escale_core::join(&config_dir, new_repository(set_up), passphrase).await?;
-            secrets::remember(&config_dir, &repo.name, &kept).await;
-            println!(
-                "Joined repository \"{}\": {} is synced through {}.",
-                repo.name,
-                repo.folder.display(),
-                repo.relay
-            );
-            Ok(ExitCode::SUCCESS)
-        }
+        Command::Init(set_up) => set_up_repository(&config_dir, file, set_up, true).await,
+        Command::Join(set_up) => set_up_repository(&config_dir, file, set_up, false).await,
         Command::Sync { names, json } => sync::run(&config_dir, file, names, json).await,
         Command::Status { json } => {
             status::print(&config_dir, file, json).await?;
@@ -172,13 +144,43 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     }
 }
 
-fn new_repository(set_up: SetUp) -> NewRepository {
-    NewRepository {
+/// `init` (when `create`) or `join`, then the passphrase into the keyring.
+async fn set_up_repository(
+    config_dir: &ConfigDir,
+    file: Option<&std::path::Path>,
+    set_up: SetUp,
+    create: bool,
+) -> anyhow::Result<ExitCode> {
+    // A new passphrase is typed twice: a typo would lock everyone out.
+    let prompt = if create {
+        Prompt::Confirmed
+    } else {
+        Prompt::Once
+    };
+    let passphrase = secrets::passphrase(file, None, &set_up.name, prompt)
+        .await?
+        .with_context(|| no_passphrase(&set_up.name))?;
+    let kept = passphrase.clone();
+    let new = NewRepository {
         name: set_up.name,
         folder: set_up.folder,
         relay: set_up.relay,
         client_name: set_up.client_name,
-    }
+    };
+    let repo = if create {
+        escale_core::init(config_dir, new, passphrase).await?
+    } else {
+        escale_core::join(config_dir, new, passphrase).await?
+    };
+    secrets::remember(config_dir, &repo.name, &kept).await;
+    println!(
+        "{} repository \"{}\": {} is synced through {}.",
+        if create { "Created" } else { "Joined" },
+        repo.name,
+        repo.folder.display(),
+        repo.relay
+    );
+    Ok(ExitCode::SUCCESS)
 }
 
 fn no_passphrase(name: &str) -> String {

@@ -26,7 +26,6 @@
 //! enabled, and the operating system may have swapped a page out meanwhile.
 
 use std::fmt;
-use std::str::FromStr;
 use std::sync::Arc;
 
 use aes_gcm::Aes256Gcm;
@@ -119,13 +118,6 @@ pub enum CryptoError {
     /// computer cannot run them.
     #[error("the repository's key-derivation settings cannot be used: {0}")]
     BadKdfParams(String),
-}
-
-/// A text that is not a valid [`ChunkId`] or [`ContentId`].
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("not a valid {kind}: expected 64 hexadecimal characters")]
-pub(crate) struct InvalidHashId {
-    kind: &'static str,
 }
 
 /// Secret key bytes, kept on the heap and zeroized when dropped.
@@ -658,75 +650,31 @@ impl Aad {
     }
 }
 
-/// Defines a 32-byte keyed-hash identifier written as lowercase hex.
-macro_rules! hash_id {
-    ($(#[$doc:meta])* $name:ident) => {
-        $(#[$doc])*
-        #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-        pub(crate) struct $name([u8; 32]);
-
+/// Keyed-hash identifiers can also be rebuilt from stored bytes.
+macro_rules! from_bytes {
+    ($($name:ident),*) => {$(
         impl $name {
             /// Wraps raw bytes, as read back from storage.
             #[cfg_attr(not(test), allow(dead_code))]
             pub(crate) const fn from_bytes(bytes: [u8; 32]) -> Self {
                 $name(bytes)
             }
-
-            /// The raw bytes.
-            #[cfg_attr(not(test), allow(dead_code))]
-            pub(crate) fn as_bytes(&self) -> &[u8; 32] {
-                &self.0
-            }
         }
-
-        impl fmt::Display for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str(&hex::encode(self.0))
-            }
-        }
-
-        impl fmt::Debug for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                write!(f, "{}({self})", stringify!($name))
-            }
-        }
-
-        impl FromStr for $name {
-            type Err = InvalidHashId;
-
-            fn from_str(text: &str) -> Result<Self, InvalidHashId> {
-                let mut bytes = [0; 32];
-                hex::decode_to_slice(text, &mut bytes).map_err(|_| InvalidHashId {
-                    kind: stringify!($name),
-                })?;
-                Ok($name(bytes))
-            }
-        }
-
-        impl Serialize for $name {
-            fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-                serializer.collect_str(self)
-            }
-        }
-
-        impl<'de> Deserialize<'de> for $name {
-            fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-                let text = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
-                text.parse().map_err(serde::de::Error::custom)
-            }
-        }
-    };
+    )*};
 }
 
-hash_id!(
+crate::ids::hex_bytes!(
     /// Identifies a chunk by its content: HMAC-SHA256 of the chunk under the
     /// repository's chunk-id key. Equal chunks in one repository get equal
     /// ids, which is what lets unchanged parts of a file go unsent.
-    ChunkId
+    pub(crate) ChunkId,
+    32
 );
-hash_id!(
+crate::ids::hex_bytes!(
     /// Identifies a whole file's content: HMAC-SHA256 over its size and chunk
     /// ids under the repository's content-id key. Two files with equal
     /// content ids in one repository have the same bytes.
-    ContentId
+    pub(crate) ContentId,
+    32
 );
+from_bytes!(ChunkId, ContentId);

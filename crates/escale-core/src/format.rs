@@ -371,6 +371,26 @@ impl Codec {
         )
     }
 
+    /// Opens a sealed JSON record and parses it; `what` names it in errors.
+    fn open_json<T: serde::de::DeserializeOwned>(
+        &self,
+        aad: &Aad,
+        sealed: &[u8],
+        what: &str,
+    ) -> Result<T, FormatError> {
+        let plain = self
+            .keys
+            .open(aad, sealed)
+            .map_err(|source| FormatError::Integrity {
+                what: what.to_owned(),
+                source,
+            })?;
+        serde_json::from_slice(&plain).map_err(|err| FormatError::Malformed {
+            what: what.to_owned(),
+            reason: err.to_string(),
+        })
+    }
+
     /// Opens the head of `client` read from `slot`.
     pub(crate) fn open_head(
         &self,
@@ -380,17 +400,7 @@ impl Codec {
     ) -> Result<Head, FormatError> {
         let what = format!("the head (slot {slot}) of client {client}");
         let aad = Aad::new(&self.repository, client, RecordKind::Head, &[slot]);
-        let plain = self
-            .keys
-            .open(&aad, sealed)
-            .map_err(|source| FormatError::Integrity {
-                what: what.clone(),
-                source,
-            })?;
-        let head: Head = serde_json::from_slice(&plain).map_err(|err| FormatError::Malformed {
-            what: what.clone(),
-            reason: err.to_string(),
-        })?;
+        let head: Head = self.open_json(&aad, sealed, &what)?;
         if head.client != *client || head_slot(head.generation) != slot {
             return Err(FormatError::Malformed {
                 what,
@@ -428,18 +438,7 @@ impl Codec {
             RecordKind::Journal,
             &seq.to_be_bytes(),
         );
-        let plain = self
-            .keys
-            .open(&aad, sealed)
-            .map_err(|source| FormatError::Integrity {
-                what: what.clone(),
-                source,
-            })?;
-        let batch: Batch =
-            serde_json::from_slice(&plain).map_err(|err| FormatError::Malformed {
-                what: what.clone(),
-                reason: err.to_string(),
-            })?;
+        let batch: Batch = self.open_json(&aad, sealed, &what)?;
         if batch.seq != seq {
             return Err(FormatError::Malformed {
                 what,

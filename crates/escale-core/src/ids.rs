@@ -4,11 +4,6 @@
 //! reveal nothing, and are written as lowercase hex everywhere (relay paths,
 //! JSON, the state database).
 
-use std::fmt;
-use std::str::FromStr;
-
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
-
 /// Fills `bytes` from the operating system's secure random source.
 ///
 /// # Panics
@@ -21,42 +16,41 @@ pub(crate) fn random_bytes<const N: usize>() -> [u8; N] {
     bytes
 }
 
-macro_rules! hex_id {
-    ($(#[$doc:meta])* $name:ident, $len:literal) => {
+/// Defines a fixed-size identifier written as lowercase hex in text, JSON
+/// and the database; shared by the random identifiers here and the keyed
+/// hash identifiers of the crypto module.
+macro_rules! hex_bytes {
+    ($(#[$doc:meta])* $vis:vis $name:ident, $len:literal) => {
         $(#[$doc])*
         #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-        pub struct $name(pub(crate) [u8; $len]);
+        $vis struct $name(pub(crate) [u8; $len]);
 
         impl $name {
-            /// A new random identifier.
-            pub fn random() -> Self {
-                $name(random_bytes())
-            }
-
             /// The raw bytes.
-            pub fn as_bytes(&self) -> &[u8; $len] {
+            #[allow(dead_code, reason = "not every identifier is used as bytes")]
+            $vis fn as_bytes(&self) -> &[u8; $len] {
                 &self.0
             }
         }
 
-        impl fmt::Display for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
                 f.write_str(&hex::encode(self.0))
             }
         }
 
-        impl fmt::Debug for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        impl std::fmt::Debug for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
                 write!(f, "{}({self})", stringify!($name))
             }
         }
 
-        impl FromStr for $name {
-            type Err = InvalidId;
+        impl std::str::FromStr for $name {
+            type Err = $crate::ids::InvalidId;
 
-            fn from_str(text: &str) -> Result<Self, InvalidId> {
+            fn from_str(text: &str) -> Result<Self, $crate::ids::InvalidId> {
                 let mut bytes = [0u8; $len];
-                hex::decode_to_slice(text, &mut bytes).map_err(|_| InvalidId {
+                hex::decode_to_slice(text, &mut bytes).map_err(|_| $crate::ids::InvalidId {
                     kind: stringify!($name),
                     expected_hex_chars: $len * 2,
                 })?;
@@ -64,44 +58,59 @@ macro_rules! hex_id {
             }
         }
 
-        impl Serialize for $name {
-            fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        impl serde::Serialize for $name {
+            fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
                 serializer.collect_str(self)
             }
         }
 
-        impl<'de> Deserialize<'de> for $name {
-            fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        impl<'de> serde::Deserialize<'de> for $name {
+            fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
                 let text = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
                 text.parse().map_err(serde::de::Error::custom)
             }
         }
     };
 }
+pub(crate) use hex_bytes;
 
-hex_id!(
+/// Random identifiers: chosen once, never derived from anything.
+macro_rules! random_ids {
+    ($($name:ident),*) => {$(
+        impl $name {
+            /// A new random identifier.
+            pub fn random() -> Self {
+                $name(random_bytes())
+            }
+        }
+    )*};
+}
+
+hex_bytes!(
     /// Identifies a repository; chosen at `init`, stored in the relay header.
-    RepositoryId,
+    pub RepositoryId,
     16
 );
-hex_id!(
+hex_bytes!(
     /// Identifies one client (one computer's membership in one repository);
     /// chosen at `init` or `join`, names its folder on the relay.
-    ClientId,
+    pub ClientId,
     16
 );
-hex_id!(
+hex_bytes!(
     /// Names one encrypted pack of chunks on the relay.
-    ObjectId,
+    pub ObjectId,
     16
 );
+
+random_ids!(RepositoryId, ClientId, ObjectId);
 
 /// A text that is not a valid identifier.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("not a valid {kind}: expected {expected_hex_chars} hexadecimal characters")]
 pub struct InvalidId {
-    kind: &'static str,
-    expected_hex_chars: usize,
+    pub(crate) kind: &'static str,
+    pub(crate) expected_hex_chars: usize,
 }
 
 #[cfg(test)]

@@ -77,13 +77,10 @@ pub async fn init(
     new: NewRepository,
     passphrase: Passphrase,
 ) -> Result<RepositoryConfig> {
-    let config_dir = config_dir.clone();
-    blocking(move |runtime| {
-        let (mut config, repo) = prepare(&config_dir, &new)?;
-        let relay = open_relay(&repo.relay, runtime)?;
+    set_up(config_dir, new, move |relay, address| {
         if relay.read(&format::header_path(), None)?.is_some() {
             return Err(Error::RepositoryExists {
-                relay: repo.relay.clone(),
+                relay: address.to_owned(),
             });
         }
         let kdf = KdfParams::recommended();
@@ -92,16 +89,7 @@ pub async fn init(
         let repository = RepositoryId::random();
         let header = Header::new(repository, kdf, master.wrap(&key, &repository));
         relay.write(&format::header_path(), Bytes::from(header.to_json()))?;
-        set_up_locally(
-            &config_dir,
-            &repo,
-            &new,
-            relay,
-            Codec::new(master.keys(&repository), repository),
-        )?;
-        config.add_repository(repo.clone())?;
-        config_dir.save(&config)?;
-        Ok(repo)
+        Ok(Codec::new(master.keys(&repository), repository))
     })
     .await
 }
@@ -113,12 +101,26 @@ pub async fn join(
     new: NewRepository,
     passphrase: Passphrase,
 ) -> Result<RepositoryConfig> {
+    set_up(config_dir, new, move |relay, address| {
+        let header = read_header(relay, address)?;
+        unlock(&header, &passphrase, address)
+    })
+    .await
+}
+
+/// What `init` and `join` share: check the settings, open the relay, get
+/// the repository's keys from `keys` (which may refuse), and only then
+/// create anything locally.
+async fn set_up(
+    config_dir: &ConfigDir,
+    new: NewRepository,
+    keys: impl FnOnce(&RelayIo, &str) -> Result<Codec> + Send + 'static,
+) -> Result<RepositoryConfig> {
     let config_dir = config_dir.clone();
     blocking(move |runtime| {
         let (mut config, repo) = prepare(&config_dir, &new)?;
         let relay = open_relay(&repo.relay, runtime)?;
-        let header = read_header(&relay, &repo.relay)?;
-        let codec = unlock(&header, &passphrase, &repo.relay)?;
+        let codec = keys(&relay, &repo.relay)?;
         set_up_locally(&config_dir, &repo, &new, relay, codec)?;
         config.add_repository(repo.clone())?;
         config_dir.save(&config)?;

@@ -107,6 +107,24 @@ pub(crate) struct FileState {
     pub(crate) origin: ClientId,
 }
 
+impl FileState {
+    /// A remembered deletion of `path`, with the version that deleted it.
+    pub(crate) fn deleted(path: RelPath, version: VersionVector, origin: ClientId) -> Self {
+        FileState {
+            path,
+            kind: StateKind::Deleted,
+            size: 0,
+            mtime_ns: 0,
+            inode: 0,
+            executable: false,
+            content: None,
+            chunks: Vec::new(),
+            version,
+            origin,
+        }
+    }
+}
+
 /// Whether a path is a file, a folder, or was deleted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum StateKind {

@@ -166,18 +166,7 @@ impl Session {
                     version: version.clone(),
                     origin: self.me,
                 },
-                state: FileState {
-                    kind: StateKind::Deleted,
-                    size: 0,
-                    mtime_ns: 0,
-                    inode: 0,
-                    executable: false,
-                    content: None,
-                    chunks: Vec::new(),
-                    version,
-                    origin: self.me,
-                    path: state.path.clone(),
-                },
+                state: FileState::deleted(state.path.clone(), version, self.me),
             });
         }
 

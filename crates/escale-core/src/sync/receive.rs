@@ -523,25 +523,7 @@ impl Session {
 }
 
 fn deleted_state(record: &Record) -> FileState {
-    FileState {
-        version: record.version.clone(),
-        ..deleted_state_at(&record.path, record.origin)
-    }
-}
-
-fn deleted_state_at(path: &RelPath, origin: ClientId) -> FileState {
-    FileState {
-        path: path.clone(),
-        kind: StateKind::Deleted,
-        size: 0,
-        mtime_ns: 0,
-        inode: 0,
-        executable: false,
-        content: None,
-        chunks: Vec::new(),
-        version: VersionVector::default(),
-        origin,
-    }
+    FileState::deleted(record.path.clone(), record.version.clone(), record.origin)
 }
 
 fn read_range(path: &PathBuf, offset: u64, length: u64) -> std::io::Result<Vec<u8>> {
