@@ -321,7 +321,7 @@ fn deletions_propagate_to_the_versions_folder_and_renames_send_no_content() {
     let a = world.folder(0);
     fs::write(a.join("keep.txt"), b"kept").unwrap();
     fs::write(a.join("old plan.txt"), b"the plan before").unwrap();
-    fs::write(a.join("big.bin"), noise(5 * 1024 * 1024, 3)).unwrap();
+    fs::write(a.join("big.bin"), noise(32 * 1024 * 1024, 3)).unwrap();
     world.sync_all(2);
 
     // Deleted on B: gone on A and C, kept in their versions folders.
@@ -358,6 +358,19 @@ fn deletions_propagate_to_the_versions_folder_and_renames_send_no_content() {
     assert_same_trees(&world);
     assert!(world.folder(2).join("renamed.bin").exists());
     assert!(!world.folder(2).join("big.bin").exists());
+
+    // Edited in the middle: only the chunks around the edit travel.
+    let mut content = fs::read(a.join("renamed.bin")).unwrap();
+    content[16_000_000..16_000_010].copy_from_slice(b"0123456789");
+    fs::write(a.join("renamed.bin"), &content).unwrap();
+    let report = world.sync(0);
+    let uploaded = report["report"]["bytes_uploaded"].as_u64().unwrap();
+    assert!(
+        uploaded > 0 && uploaded < content.len() as u64 / 4,
+        "{report}"
+    );
+    world.sync_all(2);
+    assert_same_trees(&world);
 }
 
 #[test]
