@@ -610,3 +610,50 @@ fn a_changed_passphrase_is_needed_from_then_on() {
         b"still syncing"
     );
 }
+
+#[test]
+fn a_settings_folder_inside_the_synced_folder_is_never_synced() {
+    // Someone syncing their whole home folder keeps Escale's settings in it.
+    let dir = tempfile::tempdir().unwrap();
+    let relay = dir.path().join("relay");
+    fs::create_dir(&relay).unwrap();
+    let home_a = dir.path().join("home-a");
+    let home_b = dir.path().join("home-b");
+    let relay_url = format!("file://{}", relay.display());
+    for (home, verb) in [(&home_a, "init"), (&home_b, "join")] {
+        let output = escale(&home.join(".config/escale"))
+            .env("ESCALE_PASSPHRASE", PASSPHRASE)
+            .args([verb, "home", "--folder"])
+            .arg(home)
+            .arg("--relay")
+            .arg(&relay_url)
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{}", text(&output.stderr));
+    }
+    fs::write(home_a.join("letter.txt"), b"dear B").unwrap();
+    for _ in 0..2 {
+        for home in [&home_a, &home_b] {
+            let output = escale(&home.join(".config/escale"))
+                .env("ESCALE_PASSPHRASE", PASSPHRASE)
+                .args(["sync", "--json"])
+                .output()
+                .unwrap();
+            assert!(output.status.success(), "{}", text(&output.stdout));
+        }
+    }
+    assert_eq!(fs::read(home_b.join("letter.txt")).unwrap(), b"dear B");
+    // B's settings are its own: A's never arrived over them.
+    let settings = fs::read_to_string(home_b.join(".config/escale/config.toml")).unwrap();
+    assert!(
+        settings.contains(&home_b.display().to_string()),
+        "{settings}"
+    );
+    let status = escale(&home_b.join(".config/escale"))
+        .env("ESCALE_PASSPHRASE", PASSPHRASE)
+        .args(["status", "--json"])
+        .output()
+        .unwrap();
+    let report: Value = serde_json::from_slice(&status.stdout).unwrap();
+    assert_eq!(report["repositories"][0]["pending_files"], 0, "{report}");
+}

@@ -23,7 +23,7 @@ use crate::scan::{self, EntryKind};
 use crate::state::{StateDb, StateKind};
 use crate::sync::relay_io::RelayIo;
 use crate::sync::work::WorkFolder;
-use crate::sync::{Session, SyncReport};
+use crate::sync::{Session, SyncReport, settings_inside};
 
 /// A repository passphrase. Kept out of logs and `Debug` output, and wiped
 /// from memory when dropped.
@@ -299,6 +299,7 @@ fn set_up_locally(
         report: SyncReport::default(),
         heads: HashMap::new(),
         own_head: None,
+        settings_inside: None,
     };
     session.write_head(0)
 }
@@ -377,6 +378,7 @@ fn open_session(
         codec,
         me,
         name: client_name,
+        settings_inside: settings_inside(&repo.folder, config_dir.path()),
         work: WorkFolder::new(&repo.folder),
         folder: repo.folder,
         db,
@@ -517,7 +519,9 @@ pub async fn status(
 
 /// Local changes not yet sent, from metadata alone (nothing is read).
 fn pending_changes(session: &Session) -> Result<(u64, u64)> {
-    let scan = scan::scan(&session.folder).map_err(local_io(&session.folder))?;
+    let mut scan = scan::scan(&session.folder).map_err(local_io(&session.folder))?;
+    scan.entries
+        .retain(|entry| !session.is_own_settings(&entry.path));
     let known: HashMap<_, _> = session
         .db
         .files()?

@@ -14,7 +14,7 @@ pub(crate) mod relay_io;
 pub(crate) mod work;
 
 use std::collections::HashMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
@@ -23,6 +23,7 @@ use serde::Serialize;
 use crate::error::{Error, Result};
 use crate::format::{self, Codec, Head};
 use crate::ids::ClientId;
+use crate::path::RelPath;
 use crate::state::{PeerState, StateDb};
 use relay_io::RelayIo;
 use work::WorkFolder;
@@ -91,6 +92,31 @@ pub(crate) struct Session {
     pub(crate) heads: HashMap<ClientId, Option<Head>>,
     /// This client's own newest head on the relay.
     pub(crate) own_head: Option<Head>,
+    /// Escale's own settings folder, when it lies inside the synced folder
+    /// (someone syncing their whole home folder): never synced, since its
+    /// state database changes during every cycle.
+    pub(crate) settings_inside: Option<RelPath>,
+}
+
+/// Where `settings` lies inside `folder`, if it does.
+pub(crate) fn settings_inside(folder: &Path, settings: &Path) -> Option<RelPath> {
+    let folder = folder.canonicalize().ok()?;
+    let settings = settings.canonicalize().ok()?;
+    let inside = settings.strip_prefix(&folder).ok()?;
+    let text: Vec<String> = inside
+        .components()
+        .map(|part| part.as_os_str().to_string_lossy().into_owned())
+        .collect();
+    RelPath::new(&text.join("/")).ok()
+}
+
+impl Session {
+    /// Whether a scanned path belongs to Escale's own settings folder.
+    pub(crate) fn is_own_settings(&self, path: &RelPath) -> bool {
+        self.settings_inside
+            .as_ref()
+            .is_some_and(|settings| path == settings || path.is_under(settings))
+    }
 }
 
 /// Now, in nanoseconds since the Unix epoch.

@@ -83,10 +83,12 @@ struct Outgoing {
 impl Session {
     /// Publishes local changes as batch `seq`, if there are any.
     pub(crate) fn publish(&mut self, seq: u64) -> Result<()> {
-        let scan = scan::scan(&self.folder).map_err(|source| Error::LocalIo {
+        let mut scan = scan::scan(&self.folder).map_err(|source| Error::LocalIo {
             path: self.folder.clone(),
             source,
         })?;
+        scan.entries
+            .retain(|entry| !self.is_own_settings(&entry.path));
         for skipped in &scan.skipped {
             self.report.problems.push(Problem::new(
                 Some(&skipped.path.display().to_string()),
