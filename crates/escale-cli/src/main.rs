@@ -2,6 +2,7 @@
 //! and scripts. It parses the command line, calls `escale-core`, and renders
 //! the results; it holds no sync logic of its own.
 
+mod run;
 mod secrets;
 mod status;
 mod sync;
@@ -46,6 +47,17 @@ enum Command {
         /// Print a machine-readable JSON report.
         #[arg(long)]
         json: bool,
+    },
+    /// Sync every synced folder in the background until stopped (SIGINT or
+    /// SIGTERM): changes are seen as they happen, and the other computers'
+    /// changes are polled for, often right after activity, rarely when idle.
+    Run {
+        /// Seconds between polls right after activity.
+        #[arg(long, value_name = "SECONDS", default_value = "2", value_parser = run::seconds)]
+        poll_min: std::time::Duration,
+        /// Seconds between polls after a long quiet time.
+        #[arg(long, value_name = "SECONDS", default_value = "300", value_parser = run::seconds)]
+        poll_max: std::time::Duration,
     },
     /// Show each synced folder: its state, pending changes, relay usage,
     /// and what the other computers still lack.
@@ -112,6 +124,13 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Init(set_up) => set_up_repository(&config_dir, file, set_up, true).await,
         Command::Join(set_up) => set_up_repository(&config_dir, file, set_up, false).await,
         Command::Sync { names, json } => sync::run(&config_dir, file, names, json).await,
+        Command::Run { poll_min, poll_max } => {
+            let poll = escale_core::PollBounds {
+                min: poll_min,
+                max: poll_max.max(poll_min),
+            };
+            run::run(&config_dir, file, poll).await
+        }
         Command::Status { json } => {
             status::print(&config_dir, file, json).await?;
             Ok(ExitCode::SUCCESS)

@@ -146,6 +146,10 @@ pub enum Error {
     #[error("the system keyring could not be used: {0}")]
     Keyring(String),
 
+    /// The cycle was stopped on request (shutdown) before it finished.
+    #[error("stopped before the sync finished; it continues at the next start")]
+    Stopped,
+
     /// A background task of the engine stopped unexpectedly.
     #[error("an internal task of Escale stopped unexpectedly: {0}")]
     Internal(String),
@@ -172,6 +176,7 @@ impl Error {
             Error::State(_) => ErrorKind::Io,
             Error::Internal(_) => ErrorKind::Internal,
             Error::Keyring(_) => ErrorKind::Keyring,
+            Error::Stopped => ErrorKind::Stopped,
         }
     }
 
@@ -212,6 +217,8 @@ pub enum ErrorKind {
     Internal,
     /// The system keyring is missing, locked or refused access.
     Keyring,
+    /// Work was stopped on request.
+    Stopped,
 }
 
 impl ErrorKind {
@@ -231,6 +238,7 @@ impl ErrorKind {
             ErrorKind::RelayData => "relay_data_invalid",
             ErrorKind::Internal => "internal",
             ErrorKind::Keyring => "keyring_unavailable",
+            ErrorKind::Stopped => "stopped",
         }
     }
 
@@ -247,7 +255,7 @@ impl ErrorKind {
             | ErrorKind::RelayData
             | ErrorKind::Internal
             | ErrorKind::Keyring => false,
-            ErrorKind::DiskFull | ErrorKind::Io => true,
+            ErrorKind::DiskFull | ErrorKind::Io | ErrorKind::Stopped => true,
             ErrorKind::Relay(kind) => kind.is_retryable(),
         }
     }
@@ -282,6 +290,7 @@ mod tests {
             ErrorKind::RelayData,
             ErrorKind::Internal,
             ErrorKind::Keyring,
+            ErrorKind::Stopped,
         ];
         let mut codes: Vec<_> = kinds.iter().map(|k| k.code()).collect();
         for code in &codes {

@@ -42,6 +42,7 @@
 mod chunker;
 mod config;
 mod crypto;
+mod daemon;
 mod error;
 mod format;
 mod ids;
@@ -59,6 +60,7 @@ mod version;
 
 pub use config::{CONFIG_FILE_NAME, CONFIG_VERSION, Config, ConfigDir, RepositoryConfig};
 pub use crypto::CryptoError;
+pub use daemon::{CycleObserver, PollBounds, RunRepository, run};
 pub use error::{Error, ErrorKind, Result};
 pub use format::FormatError;
 pub use ids::{ClientId, InvalidId, ObjectId, RepositoryId};

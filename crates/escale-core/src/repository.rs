@@ -8,6 +8,8 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 
 use bytes::Bytes;
 use serde::Serialize;
@@ -135,9 +137,24 @@ pub async fn sync(
     name: &str,
     passphrase: Passphrase,
 ) -> Result<SyncReport> {
+    sync_until(config_dir, name, passphrase, Arc::default()).await
+}
+
+/// [`sync`] that stops at the next safe point once `stop` is set.
+pub(crate) async fn sync_until(
+    config_dir: &ConfigDir,
+    name: &str,
+    passphrase: Passphrase,
+    stop: Arc<AtomicBool>,
+) -> Result<SyncReport> {
     let config_dir = config_dir.clone();
     let name = name.to_owned();
-    blocking(move |runtime| open_session(&config_dir, &name, &passphrase, runtime)?.run()).await
+    blocking(move |runtime| {
+        let mut session = open_session(&config_dir, &name, &passphrase, runtime)?;
+        session.stop = stop;
+        session.run()
+    })
+    .await
 }
 
 /// Replaces the passphrase: the master key is wrapped again, nothing else
@@ -300,6 +317,7 @@ fn set_up_locally(
         heads: HashMap::new(),
         own_head: None,
         settings_inside: None,
+        stop: Arc::default(),
     };
     session.write_head(0)
 }
@@ -379,6 +397,7 @@ fn open_session(
         me,
         name: client_name,
         settings_inside: settings_inside(&repo.folder, config_dir.path()),
+        stop: Arc::default(),
         work: WorkFolder::new(&repo.folder),
         folder: repo.folder,
         db,

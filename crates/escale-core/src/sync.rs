@@ -96,6 +96,8 @@ pub(crate) struct Session {
     /// (someone syncing their whole home folder): never synced, since its
     /// state database changes during every cycle.
     pub(crate) settings_inside: Option<RelPath>,
+    /// Set to ask the cycle to stop at the next safe point.
+    pub(crate) stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// Where `settings` lies inside `folder`, if it does.
@@ -132,16 +134,32 @@ impl Session {
     /// Runs one complete cycle.
     pub(crate) fn run(mut self) -> Result<SyncReport> {
         // Leftovers of a cycle that was killed are useless: its downloads
-        // are fetched again. Cleared before and after, so none stays.
+        // are fetched again. Cleared before and after, so none stays, also
+        // when the cycle fails or is stopped.
         self.clear_temporaries()?;
+        let outcome = self.steps();
+        let cleared = self.clear_temporaries();
+        outcome.and(cleared).map(|()| self.report)
+    }
+
+    fn steps(&mut self) -> Result<()> {
         self.read_heads()?;
         let seq = self.next_seq()?;
         self.publish(seq)?;
         self.receive()?;
         self.clean_up()?;
-        self.write_head(0)?;
-        self.clear_temporaries()?;
-        Ok(self.report)
+        self.write_head(0)
+    }
+
+    /// Fails with [`Error::Stopped`] once a stop was requested. Checked
+    /// between files and chunks: every step before it left the relay and
+    /// the folder consistent, so the next cycle simply carries on.
+    pub(crate) fn check_stop(&self) -> Result<()> {
+        if self.stop.load(std::sync::atomic::Ordering::Relaxed) {
+            Err(Error::Stopped)
+        } else {
+            Ok(())
+        }
     }
 
     fn clear_temporaries(&self) -> Result<()> {

@@ -107,6 +107,7 @@ impl Session {
         let mut present = HashSet::new();
 
         for entry in &scan.entries {
+            self.check_stop()?;
             present.insert(entry.path.clone());
             let previous = known.get(&entry.path);
             let base = previous.map(|p| p.version.clone()).unwrap_or_default();

@@ -102,6 +102,7 @@ impl Session {
         let names = self.client_names()?;
         let mut complete = true;
         for wire in &batch.records {
+            self.check_stop()?;
             let record = match wire.validate() {
                 Ok(record) => record,
                 Err((path, error)) => {
@@ -307,6 +308,7 @@ impl Session {
             .map_err(local_io(temp))?;
         let mut total = 0u64;
         for chunk in chunks {
+            self.check_stop()?;
             let data = self.fetch_chunk(&chunk.id, chunk.size)?;
             out.write_all(&data).map_err(local_io(temp))?;
             total += data.len() as u64;
