@@ -86,3 +86,22 @@ pub fn escale(config_dir: &Path) -> Command {
         .arg(config_dir);
     command
 }
+
+/// `escale init` (or `join`, as `verb`) of repository `name`, syncing
+/// `folder` through the `file://` relay at `relay`; the caller adds the
+/// passphrase and runs it.
+pub fn set_up_command(
+    config_dir: &Path,
+    verb: &str,
+    name: &str,
+    folder: &Path,
+    relay: &Path,
+) -> Command {
+    let mut command = escale(config_dir);
+    command
+        .args([verb, name, "--folder"])
+        .arg(folder)
+        .arg("--relay")
+        .arg(format!("file://{}", relay.display()));
+    command
+}

@@ -8,17 +8,13 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use escale_e2e::escale;
+use escale_e2e::{escale, set_up_command};
 
 const PASSPHRASE: &str = "daemon test passphrase";
 
 fn set_up(config: &Path, verb: &str, name: &str, folder: &Path, relay: &Path) {
-    let output = escale(config)
+    let output = set_up_command(config, verb, name, folder, relay)
         .env("ESCALE_PASSPHRASE", PASSPHRASE)
-        .args([verb, name, "--folder"])
-        .arg(folder)
-        .arg("--relay")
-        .arg(format!("file://{}", relay.display()))
         .output()
         .unwrap();
     assert!(

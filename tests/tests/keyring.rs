@@ -12,7 +12,7 @@ use std::fs;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-use escale_e2e::escale;
+use escale_e2e::{escale, set_up_command};
 
 const PASSPHRASE: &str = "kept-in-the-keyring 7f3a";
 
@@ -35,13 +35,9 @@ fn init_saves_the_passphrase_in_the_keyring_and_sync_reads_it_from_there() {
     fs::create_dir(&relay).unwrap();
     let config = dir.path().join("config");
     let folder = dir.path().join("folder");
-    let output = escale(&config)
+    let output = set_up_command(&config, "init", "kept", &folder, &relay)
         .env_remove("ESCALE_NO_KEYRING")
         .env("ESCALE_PASSPHRASE", PASSPHRASE)
-        .args(["init", "kept", "--folder"])
-        .arg(&folder)
-        .arg("--relay")
-        .arg(format!("file://{}", relay.display()))
         .output()
         .unwrap();
     assert!(

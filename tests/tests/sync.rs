@@ -10,7 +10,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
-use escale_e2e::escale;
+use escale_e2e::{escale, set_up_command};
 use serde_json::Value;
 
 const PASSPHRASE: &str = "correct horse battery staple";
@@ -62,16 +62,23 @@ impl World {
     }
 
     fn run(&self, client: &Client, args: &[&str]) -> Output {
-        let mut command = escale(&client.config);
-        command.env("ESCALE_PASSPHRASE", PASSPHRASE).args(args);
-        if matches!(args.first(), Some(&"init" | &"join")) {
-            command
-                .arg("--folder")
-                .arg(&client.folder)
-                .arg("--relay")
-                .arg(self.relay_url());
-        }
-        command.output().expect("escale runs")
+        let mut command = match args {
+            [verb @ ("init" | "join"), name, rest @ ..] => {
+                let mut command =
+                    set_up_command(&client.config, verb, name, &client.folder, &self.relay);
+                command.args(rest);
+                command
+            }
+            _ => {
+                let mut command = escale(&client.config);
+                command.args(args);
+                command
+            }
+        };
+        command
+            .env("ESCALE_PASSPHRASE", PASSPHRASE)
+            .output()
+            .expect("escale runs")
     }
 
     /// `escale sync --json` on client `index`; returns its report.
@@ -619,14 +626,9 @@ fn a_settings_folder_inside_the_synced_folder_is_never_synced() {
     fs::create_dir(&relay).unwrap();
     let home_a = dir.path().join("home-a");
     let home_b = dir.path().join("home-b");
-    let relay_url = format!("file://{}", relay.display());
     for (home, verb) in [(&home_a, "init"), (&home_b, "join")] {
-        let output = escale(&home.join(".config/escale"))
+        let output = set_up_command(&home.join(".config/escale"), verb, "home", home, &relay)
             .env("ESCALE_PASSPHRASE", PASSPHRASE)
-            .args([verb, "home", "--folder"])
-            .arg(home)
-            .arg("--relay")
-            .arg(&relay_url)
             .output()
             .unwrap();
         assert!(output.status.success(), "{}", text(&output.stderr));
