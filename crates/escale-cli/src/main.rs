@@ -56,7 +56,7 @@ enum Command {
         #[arg(long, value_name = "SECONDS", default_value = "2", value_parser = run::seconds)]
         poll_min: std::time::Duration,
         /// Seconds between polls after a long quiet time.
-        #[arg(long, value_name = "SECONDS", default_value = "300", value_parser = run::seconds)]
+        #[arg(long, value_name = "SECONDS", default_value = "90", value_parser = run::seconds)]
         poll_max: std::time::Duration,
     },
     /// Show each synced folder: its state, pending changes, relay usage,

@@ -49,6 +49,12 @@ impl fmt::Debug for Passphrase {
     }
 }
 
+/// The repository keys derived from a passphrase, kept by a long-running
+/// daemon with the header they came from: deriving them costs a deliberate
+/// 64 MiB and a fraction of a second, too much to repeat at every cycle.
+/// A changed header (a new passphrase) derives them again.
+pub(crate) type KeyCache = Arc<std::sync::Mutex<Option<(Header, Codec)>>>;
+
 /// What `init` and `join` need to set up a repository on this computer.
 #[derive(Debug, Clone)]
 pub struct NewRepository {
@@ -137,20 +143,22 @@ pub async fn sync(
     name: &str,
     passphrase: Passphrase,
 ) -> Result<SyncReport> {
-    sync_until(config_dir, name, passphrase, Arc::default()).await
+    sync_until(config_dir, name, passphrase, Arc::default(), None).await
 }
 
-/// [`sync`] that stops at the next safe point once `stop` is set.
+/// [`sync`] that stops at the next safe point once `stop` is set, reusing
+/// the keys in `keys` while the header is unchanged.
 pub(crate) async fn sync_until(
     config_dir: &ConfigDir,
     name: &str,
     passphrase: Passphrase,
     stop: Arc<AtomicBool>,
+    keys: Option<KeyCache>,
 ) -> Result<SyncReport> {
     let config_dir = config_dir.clone();
     let name = name.to_owned();
     blocking(move |runtime| {
-        let mut session = open_session(&config_dir, &name, &passphrase, runtime)?;
+        let mut session = open_session(&config_dir, &name, &passphrase, runtime, keys.as_ref())?;
         session.stop = stop;
         session.run()
     })
@@ -255,6 +263,65 @@ pub(crate) fn unlock(header: &Header, passphrase: &Passphrase, address: &str) ->
     ))
 }
 
+/// [`unlock`], or the keys `cache` kept for this very header.
+fn cached_unlock(
+    header: &Header,
+    passphrase: &Passphrase,
+    address: &str,
+    cache: Option<&KeyCache>,
+) -> Result<Codec> {
+    let Some(cache) = cache else {
+        return unlock(header, passphrase, address);
+    };
+    let mut kept = cache
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    if let Some((seen, codec)) = kept.as_ref()
+        && seen == header
+    {
+        return Ok(codec.clone());
+    }
+    let codec = unlock(header, passphrase, address)?;
+    *kept = Some((header.clone(), codec.clone()));
+    Ok(codec)
+}
+
+/// A fingerprint of every head on the relay of repository `name`: two
+/// equal fingerprints mean no client published anything in between. Costs
+/// one listing and two small reads per client, and no decryption, so a
+/// daemon can afford it often.
+pub(crate) async fn heads_fingerprint(config_dir: &ConfigDir, name: &str) -> Result<u64> {
+    use std::hash::{Hash, Hasher};
+    let config_dir = config_dir.clone();
+    let name = name.to_owned();
+    blocking(move |runtime| {
+        let repo = configured(&config_dir, &name)?;
+        let relay = open_relay(&repo.relay, runtime)?;
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        let mut clients: Vec<String> = relay
+            .list(&format::clients_dir())?
+            .into_iter()
+            .filter(|entry| entry.is_dir)
+            .map(|entry| entry.name)
+            .collect();
+        clients.sort();
+        for client in clients {
+            let Ok(id) = client.parse::<ClientId>() else {
+                continue;
+            };
+            client.hash(&mut hasher);
+            for slot in 0..2u8 {
+                relay
+                    .read(&format::head_path(&id, slot), None)?
+                    .map(|bytes| bytes.to_vec())
+                    .hash(&mut hasher);
+            }
+        }
+        Ok(hasher.finish())
+    })
+    .await
+}
+
 /// Where a repository's state database lives.
 fn state_path(config_dir: &ConfigDir, name: &str) -> PathBuf {
     config_dir
@@ -347,6 +414,7 @@ fn open_session(
     name: &str,
     passphrase: &Passphrase,
     runtime: tokio::runtime::Handle,
+    keys: Option<&KeyCache>,
 ) -> Result<Session> {
     let repo = configured(config_dir, name)?;
     let db_path = state_path(config_dir, name);
@@ -381,7 +449,7 @@ fn open_session(
             relay: repo.relay.clone(),
         });
     }
-    let codec = unlock(&header, passphrase, &repo.relay)?;
+    let codec = cached_unlock(&header, passphrase, &repo.relay, keys)?;
     if !repo.folder.is_dir() {
         return Err(Error::LocalIo {
             path: repo.folder.clone(),
@@ -485,7 +553,7 @@ pub async fn status(
         let Some(passphrase) = passphrase else {
             return Ok(report);
         };
-        let mut session = match open_session(&config_dir, &name, &passphrase, runtime) {
+        let mut session = match open_session(&config_dir, &name, &passphrase, runtime, None) {
             Ok(session) => session,
             Err(error) => {
                 report.state = "error".into();

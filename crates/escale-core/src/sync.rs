@@ -121,6 +121,10 @@ impl Session {
     }
 }
 
+/// A head is rewritten at least this often (seconds), so that the other
+/// clients see this one as present even when it has nothing to say.
+const HEAD_REFRESH_SECS: i64 = 3600;
+
 /// Now, in nanoseconds since the Unix epoch.
 pub(crate) fn now_ns() -> i64 {
     SystemTime::now()
@@ -144,11 +148,32 @@ impl Session {
 
     fn steps(&mut self) -> Result<()> {
         self.read_heads()?;
+        let acks_before = self.acks()?;
         let seq = self.next_seq()?;
         self.publish(seq)?;
         self.receive()?;
         self.clean_up()?;
-        self.write_head(0)
+        // Every head write makes the other clients' daemons look closer, so
+        // a cycle that changed nothing writes none, except to keep this
+        // client's last-seen time fresh.
+        let stale = self
+            .own_head
+            .as_ref()
+            .is_none_or(|head| now_ns() / 1_000_000_000 - head.updated > HEAD_REFRESH_SECS);
+        if stale || self.report.objects_deleted > 0 || self.acks()? != acks_before {
+            self.write_head(0)?;
+        }
+        Ok(())
+    }
+
+    /// How far this client has processed each other client's journal.
+    fn acks(&self) -> Result<std::collections::BTreeMap<ClientId, u64>> {
+        Ok(self
+            .db
+            .peers()?
+            .into_iter()
+            .map(|(client, peer)| (client, peer.processed))
+            .collect())
     }
 
     /// Fails with [`Error::Stopped`] once a stop was requested. Checked
@@ -267,12 +292,7 @@ impl Session {
     pub(crate) fn write_head(&mut self, extra_stored: u64) -> Result<()> {
         let relay_generation = self.own_head.as_ref().map_or(0, |head| head.generation);
         let generation = relay_generation.max(self.db.meta_u64("generation")?) + 1;
-        let acks = self
-            .db
-            .peers()?
-            .into_iter()
-            .map(|(client, peer)| (client, peer.processed))
-            .collect();
+        let acks = self.acks()?;
         let stored: u64 = self.db.own_objects()?.iter().map(|(_, _, size)| size).sum();
         let head = Head {
             client: self.me,
