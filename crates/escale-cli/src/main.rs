@@ -25,8 +25,8 @@ struct Cli {
     #[arg(long, global = true, value_name = "DIR")]
     config_dir: Option<PathBuf>,
 
-    /// Read the passphrase from this file (else $ESCALE_PASSPHRASE, else a
-    /// prompt on a terminal).
+    /// Read the passphrase from this file (else $ESCALE_PASSPHRASE, else the
+    /// system keyring, else a prompt on a terminal).
     #[arg(long, global = true, value_name = "FILE")]
     passphrase_file: Option<PathBuf>,
 
@@ -52,12 +52,12 @@ enum Command {
     /// SIGTERM): changes are seen as they happen, and the other computers'
     /// changes are polled for, often right after activity, rarely when idle.
     Run {
-        /// Seconds between polls right after activity.
-        #[arg(long, value_name = "SECONDS", default_value = "2", value_parser = run::seconds)]
-        poll_min: std::time::Duration,
-        /// Seconds between polls after a long quiet time.
-        #[arg(long, value_name = "SECONDS", default_value = "90", value_parser = run::seconds)]
-        poll_max: std::time::Duration,
+        /// Seconds between polls right after activity [default: 2].
+        #[arg(long, value_name = "SECONDS", value_parser = run::seconds)]
+        poll_min: Option<std::time::Duration>,
+        /// Seconds between polls after a long quiet time [default: 90].
+        #[arg(long, value_name = "SECONDS", value_parser = run::seconds)]
+        poll_max: Option<std::time::Duration>,
     },
     /// Show each synced folder: its state, pending changes, relay usage,
     /// and what the other computers still lack.
@@ -125,9 +125,12 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Join(set_up) => set_up_repository(&config_dir, file, set_up, false).await,
         Command::Sync { names, json } => sync::run(&config_dir, file, names, json).await,
         Command::Run { poll_min, poll_max } => {
+            // The engine holds the defaults; the options only override them.
+            let defaults = escale_core::PollBounds::default();
+            let min = poll_min.unwrap_or(defaults.min);
             let poll = escale_core::PollBounds {
-                min: poll_min,
-                max: poll_max.max(poll_min),
+                min,
+                max: poll_max.unwrap_or(defaults.max).max(min),
             };
             run::run(&config_dir, file, poll).await
         }
