@@ -659,3 +659,32 @@ fn a_settings_folder_inside_the_synced_folder_is_never_synced() {
     let report: Value = serde_json::from_slice(&status.stdout).unwrap();
     assert_eq!(report["repositories"][0]["pending_files"], 0, "{report}");
 }
+
+#[test]
+fn lock_files_litter_and_escaleignore_entries_stay_on_their_computer() {
+    let world = World::new();
+    let a = world.folder(0);
+    fs::create_dir_all(a.join("private")).unwrap();
+    fs::write(a.join(".escaleignore"), "private/\n*.log\n").unwrap();
+    for (path, content) in [
+        ("report.docx", "the report"),
+        ("~$report.docx", "office lock"),
+        (".~lock.budget.ods#", "libreoffice lock"),
+        ("Thumbs.db", "thumbnails"),
+        ("download.part", "half a file"),
+        ("private/diary.txt", "not for the others"),
+        ("debug.log", "noise"),
+    ] {
+        fs::write(a.join(path), content).unwrap();
+    }
+    world.sync_all(2);
+    let mut arrived: Vec<String> = tree(world.folder(1)).into_keys().collect();
+    arrived.sort();
+    assert_eq!(arrived, [".escaleignore", "report.docx"]);
+
+    // B's own excluded files are not deletions of A's, nor sent to A.
+    fs::write(world.folder(1).join("~$report.docx"), "B has it open").unwrap();
+    world.sync_all(1);
+    assert_eq!(fs::read(a.join("~$report.docx")).unwrap(), b"office lock");
+    assert!(a.join("private/diary.txt").exists() && a.join("debug.log").exists());
+}

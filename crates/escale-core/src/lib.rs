@@ -44,6 +44,7 @@ mod config;
 mod crypto;
 mod daemon;
 mod error;
+mod filter;
 mod format;
 mod ids;
 mod keyring;

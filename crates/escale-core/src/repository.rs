@@ -385,6 +385,7 @@ fn set_up_locally(
         own_head: None,
         settings_inside: None,
         stop: Arc::default(),
+        filter: crate::filter::Filter::defaults(),
     };
     session.write_head(0)
 }
@@ -466,6 +467,7 @@ fn open_session(
         name: client_name,
         settings_inside: settings_inside(&repo.folder, config_dir.path()),
         stop: Arc::default(),
+        filter: crate::filter::Filter::load(&repo.folder).0,
         work: WorkFolder::new(&repo.folder),
         folder: repo.folder,
         db,
@@ -608,7 +610,7 @@ pub async fn status(
 fn pending_changes(session: &Session) -> Result<(u64, u64)> {
     let mut scan = scan::scan(&session.folder).map_err(local_io(&session.folder))?;
     scan.entries
-        .retain(|entry| !session.is_own_settings(&entry.path));
+        .retain(|entry| !session.stays_local(&entry.path, entry.kind == EntryKind::Dir));
     let known: HashMap<_, _> = session
         .db
         .files()?
@@ -638,6 +640,7 @@ fn pending_changes(session: &Session) -> Result<(u64, u64)> {
     files += known
         .values()
         .filter(|state| state.kind != StateKind::Deleted && !present.contains(&state.path))
+        .filter(|state| !session.stays_local(&state.path, state.kind == StateKind::Dir))
         .count() as u64;
     Ok((files, bytes))
 }

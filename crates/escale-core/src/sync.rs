@@ -98,6 +98,8 @@ pub(crate) struct Session {
     pub(crate) settings_inside: Option<RelPath>,
     /// Set to ask the cycle to stop at the next safe point.
     pub(crate) stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    /// What stays on this computer (built-in rules and `.escaleignore`).
+    pub(crate) filter: crate::filter::Filter,
 }
 
 /// Where `settings` lies inside `folder`, if it does.
@@ -118,6 +120,13 @@ impl Session {
         self.settings_inside
             .as_ref()
             .is_some_and(|settings| path == settings || path.is_under(settings))
+    }
+
+    /// Whether a path stays on this computer: Escale's own settings, or
+    /// excluded by the rules. Such a path is neither sent nor received, and
+    /// its absence is not a deletion.
+    pub(crate) fn stays_local(&self, path: &RelPath, is_dir: bool) -> bool {
+        self.is_own_settings(path) || self.filter.excludes(path, is_dir)
     }
 }
 
@@ -141,6 +150,14 @@ impl Session {
         // are fetched again. Cleared before and after, so none stays, also
         // when the cycle fails or is stopped.
         self.clear_temporaries()?;
+        // Read at every cycle: the rules may have changed since the last.
+        let (filter, warnings) = crate::filter::Filter::load(&self.folder);
+        self.filter = filter;
+        for warning in warnings {
+            self.report
+                .problems
+                .push(Problem::new(None, "invalid_ignore_rule", warning));
+        }
         let outcome = self.steps();
         let cleared = self.clear_temporaries();
         outcome.and(cleared).map(|()| self.report)

@@ -88,7 +88,7 @@ impl Session {
             source,
         })?;
         scan.entries
-            .retain(|entry| !self.is_own_settings(&entry.path));
+            .retain(|entry| !self.stays_local(&entry.path, entry.kind == EntryKind::Dir));
         for skipped in &scan.skipped {
             self.report.problems.push(Problem::new(
                 Some(&skipped.path.display().to_string()),
@@ -152,6 +152,7 @@ impl Session {
         let mut gone: Vec<&FileState> = known
             .values()
             .filter(|state| state.kind != StateKind::Deleted && !present.contains(&state.path))
+            .filter(|state| !self.stays_local(&state.path, state.kind == StateKind::Dir))
             .filter(|state| {
                 !scan
                     .unreadable_dirs

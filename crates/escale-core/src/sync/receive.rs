@@ -117,6 +117,10 @@ impl Session {
                     continue;
                 }
             };
+            // Excluded here: this computer neither keeps it nor lacks it.
+            if self.stays_local(&record.path, record.change == Change::Dir) {
+                continue;
+            }
             if let Err(Deferred(code, message)) = self.apply(&record, &names) {
                 self.report
                     .problems
