@@ -21,8 +21,8 @@ use crate::error::{Error, Result};
 use crate::format::{self, Codec, FormatError, Header};
 use crate::ids::{ClientId, RepositoryId};
 use crate::relay::{self, RelayUrl};
-use crate::scan::{self, EntryKind};
-use crate::state::{StateDb, StateKind};
+use crate::state::StateDb;
+use crate::sync::publish::differs;
 use crate::sync::relay_io::RelayIo;
 use crate::sync::work::WorkFolder;
 use crate::sync::{Session, SyncReport, settings_inside};
@@ -390,33 +390,8 @@ fn set_up_locally(
     session.write_head(0)
 }
 
-/// The identifier of repository `name` as recorded in its local state.
-pub(crate) fn repository_id(config_dir: &ConfigDir, name: &str) -> Result<RepositoryId> {
-    configured(config_dir, name)?;
-    let db_path = state_path(config_dir, name);
-    if !db_path.is_file() {
-        return Err(Error::InvalidRepository {
-            repository: name.to_owned(),
-            reason: "its state is missing".into(),
-        });
-    }
-    StateDb::open(&db_path)?
-        .meta("repository")?
-        .and_then(|text| text.parse().ok())
-        .ok_or_else(|| Error::InvalidRepository {
-            repository: name.to_owned(),
-            reason: "its state has no repository identifier".into(),
-        })
-}
-
-/// Opens everything a sync cycle needs.
-fn open_session(
-    config_dir: &ConfigDir,
-    name: &str,
-    passphrase: &Passphrase,
-    runtime: tokio::runtime::Handle,
-    keys: Option<&KeyCache>,
-) -> Result<Session> {
+/// The settings and the open state database of repository `name`.
+fn open_state(config_dir: &ConfigDir, name: &str) -> Result<(RepositoryConfig, StateDb)> {
     let repo = configured(config_dir, name)?;
     let db_path = state_path(config_dir, name);
     if !db_path.is_file() {
@@ -428,19 +403,41 @@ fn open_session(
             ),
         });
     }
-    let db = StateDb::open(&db_path)?;
-    let missing = |what: &str| Error::InvalidRepository {
-        repository: name.to_owned(),
-        reason: format!("its state has no {what}; remove it and join the repository again"),
-    };
-    let repository: RepositoryId = db
-        .meta("repository")?
+    Ok((repo, StateDb::open(&db_path)?))
+}
+
+/// A value the state of repository `name` must hold since `init` or `join`.
+fn required_meta<T: std::str::FromStr>(
+    db: &StateDb,
+    name: &str,
+    key: &str,
+    what: &str,
+) -> Result<T> {
+    db.meta(key)?
         .and_then(|text| text.parse().ok())
-        .ok_or_else(|| missing("repository identifier"))?;
-    let me: ClientId = db
-        .meta("client")?
-        .and_then(|text| text.parse().ok())
-        .ok_or_else(|| missing("client identifier"))?;
+        .ok_or_else(|| Error::InvalidRepository {
+            repository: name.to_owned(),
+            reason: format!("its state has no {what}; remove it and join the repository again"),
+        })
+}
+
+/// The identifier of repository `name` as recorded in its local state.
+pub(crate) fn repository_id(config_dir: &ConfigDir, name: &str) -> Result<RepositoryId> {
+    let (_, db) = open_state(config_dir, name)?;
+    required_meta(&db, name, "repository", "repository identifier")
+}
+
+/// Opens everything a sync cycle needs.
+fn open_session(
+    config_dir: &ConfigDir,
+    name: &str,
+    passphrase: &Passphrase,
+    runtime: tokio::runtime::Handle,
+    keys: Option<&KeyCache>,
+) -> Result<Session> {
+    let (repo, db) = open_state(config_dir, name)?;
+    let repository: RepositoryId = required_meta(&db, name, "repository", "repository identifier")?;
+    let me: ClientId = required_meta(&db, name, "client", "client identifier")?;
     let client_name = db.meta("name")?.unwrap_or_else(default_client_name);
     let relay = open_relay(&repo.relay, runtime)?;
     let header = read_header(&relay, &repo.relay)?;
@@ -606,41 +603,18 @@ pub async fn status(
     .await
 }
 
-/// Local changes not yet sent, from metadata alone (nothing is read).
+/// Local changes not yet sent, from metadata alone (nothing is read): the
+/// same comparison sending makes.
 fn pending_changes(session: &Session) -> Result<(u64, u64)> {
-    let mut scan = scan::scan(&session.folder).map_err(local_io(&session.folder))?;
-    scan.entries
-        .retain(|entry| !session.stays_local(&entry.path, entry.kind == EntryKind::Dir));
-    let known: HashMap<_, _> = session
-        .db
-        .files()?
-        .into_iter()
-        .map(|state| (state.path.clone(), state))
-        .collect();
-    let mut files = 0;
-    let mut bytes = 0;
-    let mut present = std::collections::HashSet::new();
-    for entry in &scan.entries {
-        present.insert(entry.path.clone());
-        let changed = match (known.get(&entry.path), &entry.kind) {
-            (Some(state), EntryKind::File) => {
-                state.kind != StateKind::File
-                    || state.size != entry.size
-                    || state.mtime_ns != entry.mtime_ns
-                    || state.inode != entry.inode
-            }
-            (Some(state), EntryKind::Dir) => state.kind != StateKind::Dir,
-            (None, _) => true,
-        };
-        if changed {
-            files += 1;
-            bytes += entry.size;
-        }
-    }
-    files += known
-        .values()
-        .filter(|state| state.kind != StateKind::Deleted && !present.contains(&state.path))
-        .filter(|state| !session.stays_local(&state.path, state.kind == StateKind::Dir))
-        .count() as u64;
+    let view = session.local_view()?;
+    let changed = view
+        .scan
+        .entries
+        .iter()
+        .filter(|entry| differs(view.known.get(&entry.path), entry));
+    let (mut files, bytes) = changed.fold((0u64, 0u64), |(files, bytes), entry| {
+        (files + 1, bytes + entry.size)
+    });
+    files += session.gone(&view).len() as u64;
     Ok((files, bytes))
 }

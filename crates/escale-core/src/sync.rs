@@ -8,7 +8,7 @@
 //! the next cycle: see "Recovery" in `docs/relay-format.md`.
 
 pub(crate) mod planner;
-mod publish;
+pub(crate) mod publish;
 mod receive;
 pub(crate) mod relay_io;
 pub(crate) mod work;

@@ -13,7 +13,7 @@ use crate::error::{Error, Result};
 use crate::format::{self, Batch, ChunkPlacement, ObjectEntry, Record, WireRecord};
 use crate::ids::ObjectId;
 use crate::path::RelPath;
-use crate::scan::{self, EntryKind, ScannedEntry};
+use crate::scan::{self, EntryKind, Scan, ScannedEntry};
 use crate::state::{ChunkLocation, ChunkRef, FileState, StateKind};
 use crate::sync::{Problem, Session};
 use crate::version::VersionVector;
@@ -83,44 +83,30 @@ struct Outgoing {
 impl Session {
     /// Publishes local changes as batch `seq`, if there are any.
     pub(crate) fn publish(&mut self, seq: u64) -> Result<()> {
-        let mut scan = scan::scan(&self.folder).map_err(|source| Error::LocalIo {
-            path: self.folder.clone(),
-            source,
-        })?;
-        scan.entries
-            .retain(|entry| !self.stays_local(&entry.path, entry.kind == EntryKind::Dir));
-        for skipped in &scan.skipped {
+        let view = self.local_view()?;
+        for skipped in &view.scan.skipped {
             self.report.problems.push(Problem::new(
                 Some(&skipped.path.display().to_string()),
                 "skipped",
                 skipped.reason.clone(),
             ));
         }
-        let known: HashMap<RelPath, FileState> = self
-            .db
-            .files()?
-            .into_iter()
-            .map(|state| (state.path.clone(), state))
-            .collect();
+        let known = &view.known;
         let mut packer = Packer::new();
         let mut outgoing = Vec::new();
-        let mut present = HashSet::new();
 
-        for entry in &scan.entries {
+        for entry in &view.scan.entries {
             self.check_stop()?;
-            present.insert(entry.path.clone());
             let previous = known.get(&entry.path);
+            if !differs(previous, entry) {
+                continue;
+            }
             let base = previous.map(|p| p.version.clone()).unwrap_or_default();
             match entry.kind {
                 EntryKind::Dir => {
-                    if previous.is_none_or(|p| p.kind != StateKind::Dir) {
-                        outgoing.push(self.dir_change(entry, base.bump(self.me, seq)));
-                    }
+                    outgoing.push(self.dir_change(entry, base.bump(self.me, seq)));
                 }
                 EntryKind::File => {
-                    if previous.is_some_and(|p| unchanged(p, entry)) {
-                        continue;
-                    }
                     let Some((content, chunks)) = self.read_and_pack(entry, &mut packer)? else {
                         continue;
                     };
@@ -148,20 +134,7 @@ impl Session {
             }
         }
 
-        // Deletions, deepest first so a folder's files go before the folder.
-        let mut gone: Vec<&FileState> = known
-            .values()
-            .filter(|state| state.kind != StateKind::Deleted && !present.contains(&state.path))
-            .filter(|state| !self.stays_local(&state.path, state.kind == StateKind::Dir))
-            .filter(|state| {
-                !scan
-                    .unreadable_dirs
-                    .iter()
-                    .any(|dir| state.path.is_under(dir) || state.path == *dir)
-            })
-            .collect();
-        gone.sort_by(|a, b| b.path.cmp(&a.path));
-        for state in gone {
+        for state in self.gone(&view) {
             let version = state.version.bump(self.me, seq);
             outgoing.push(Outgoing {
                 record: Record {
@@ -355,12 +328,71 @@ impl Session {
     }
 }
 
-/// Whether the scanned metadata equals what was synced: then the file is
+/// Whether a scanned entry differs from what was last synced. Files are
+/// compared by size, time, inode and permission only: an unchanged file is
 /// not read at all.
-fn unchanged(previous: &FileState, entry: &ScannedEntry) -> bool {
-    previous.kind == StateKind::File
-        && previous.size == entry.size
-        && previous.mtime_ns == entry.mtime_ns
-        && previous.inode == entry.inode
-        && previous.executable == entry.executable
+pub(crate) fn differs(previous: Option<&FileState>, entry: &ScannedEntry) -> bool {
+    let Some(previous) = previous else {
+        return true;
+    };
+    match entry.kind {
+        EntryKind::Dir => previous.kind != StateKind::Dir,
+        EntryKind::File => {
+            previous.kind != StateKind::File
+                || previous.size != entry.size
+                || previous.mtime_ns != entry.mtime_ns
+                || previous.inode != entry.inode
+                || previous.executable != entry.executable
+        }
+    }
+}
+
+/// The folder as scanned, beside what the database knows of it: what both
+/// sending and `status` start from.
+pub(crate) struct LocalView {
+    /// The scan, without the paths that stay on this computer.
+    pub(crate) scan: Scan,
+    /// Every path the database knows, deletions included.
+    pub(crate) known: HashMap<RelPath, FileState>,
+}
+
+impl Session {
+    /// Scans the folder (metadata only) and loads what the database knows.
+    pub(crate) fn local_view(&self) -> Result<LocalView> {
+        let mut scan = scan::scan(&self.folder).map_err(|source| Error::LocalIo {
+            path: self.folder.clone(),
+            source,
+        })?;
+        scan.entries
+            .retain(|entry| !self.stays_local(&entry.path, entry.kind == EntryKind::Dir));
+        let known = self
+            .db
+            .files()?
+            .into_iter()
+            .map(|state| (state.path.clone(), state))
+            .collect();
+        Ok(LocalView { scan, known })
+    }
+
+    /// Known paths gone from the folder: the deletions to send, deepest
+    /// first so a folder's files go before the folder. What lies in a folder
+    /// that could not be read is not gone, nor is what stays local.
+    pub(crate) fn gone<'a>(&self, view: &'a LocalView) -> Vec<&'a FileState> {
+        let present: HashSet<&RelPath> = view.scan.entries.iter().map(|e| &e.path).collect();
+        let mut gone: Vec<&FileState> = view
+            .known
+            .values()
+            .filter(|state| state.kind != StateKind::Deleted && !present.contains(&state.path))
+            .filter(|state| !self.stays_local(&state.path, state.kind == StateKind::Dir))
+            .filter(|state| {
+                !view
+                    .scan
+                    .unreadable_dirs
+                    .iter()
+                    .any(|dir| state.path.is_under(dir) || state.path == *dir)
+            })
+            .collect();
+        gone.sort_by(|a, b| b.path.cmp(&a.path));
+        gone
+    }
 }
