@@ -23,8 +23,21 @@ impl Display {
     ///
     /// If there is no display (run the test under `xvfb-run`).
     pub fn connect() -> Display {
-        let (conn, screen) =
-            x11rb::connect(None).expect("an X display is available (run under xvfb-run)");
+        // Xvfb can reset a connection made while it is still cleaning up
+        // after a client that just went away (the previous test's app):
+        // try again for a few seconds before calling it missing.
+        let mut attempts = 0;
+        let (conn, screen) = loop {
+            match x11rb::connect(None) {
+                Ok(connected) => break connected,
+                Err(error) if attempts < 20 => {
+                    attempts += 1;
+                    eprintln!("X display not ready ({error}); retrying");
+                    std::thread::sleep(std::time::Duration::from_millis(250));
+                }
+                Err(error) => panic!("no X display (run under xvfb-run): {error}"),
+            }
+        };
         let root = conn.setup().roots[screen].root;
         Display { conn, root }
     }
