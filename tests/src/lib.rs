@@ -7,6 +7,7 @@
 
 pub mod tray_host;
 pub mod webdriver;
+pub mod world;
 pub mod x11;
 
 use std::path::{Path, PathBuf};

@@ -2,6 +2,8 @@
 //! and scripts. It parses the command line, calls `escale-core`, and renders
 //! the results; it holds no sync logic of its own.
 
+mod clients;
+mod log_file;
 mod run;
 mod secrets;
 mod status;
@@ -12,7 +14,7 @@ use std::process::ExitCode;
 
 use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand};
-use escale_core::{ConfigDir, NewRepository};
+use escale_core::{ByteSize, ConfigDir, NewRepository, SyncMode};
 use secrets::Prompt;
 
 /// Keeps folders in sync between computers that cannot reach each other,
@@ -69,6 +71,17 @@ enum Command {
     /// Manage the repository passphrase.
     #[command(subcommand)]
     Passphrase(PassphraseCommand),
+    /// Let the next sync send the deletions that paused a repository: many
+    /// synced files went missing at once, which usually means a disconnected
+    /// drive, so Escale waits for this confirmation before deleting them on
+    /// the other computers.
+    ConfirmDeletions {
+        /// The paused repository.
+        name: String,
+    },
+    /// List the computers of a repository: when each was last seen and
+    /// what it still lacks; or retire one that is gone for good.
+    Clients(clients::ClientsArgs),
 }
 
 #[derive(Debug, Args)]
@@ -84,6 +97,34 @@ struct SetUp {
     /// This computer's name as the others see it (default: the host name).
     #[arg(long, value_name = "NAME")]
     client_name: Option<String>,
+    /// Which way changes travel: send-receive (default), send-only (this
+    /// computer's changes go out, the others' are not applied here) or
+    /// receive-only (the others' changes come in, this one's are not sent).
+    #[arg(long, value_name = "MODE", value_parser = sync_mode)]
+    mode: Option<SyncMode>,
+    /// The most this repository may keep on the relay, all computers
+    /// together, such as 500MB or 2GiB (at least 8 MB); no limit by default.
+    #[arg(long, value_name = "SIZE")]
+    quota: Option<ByteSize>,
+}
+
+/// The `--mode` values, as written in `config.toml`.
+const MODES: [(&str, SyncMode); 3] = [
+    ("send-receive", SyncMode::SendReceive),
+    ("send-only", SyncMode::SendOnly),
+    ("receive-only", SyncMode::ReceiveOnly),
+];
+
+/// Parses `--mode`.
+fn sync_mode(text: &str) -> Result<SyncMode, String> {
+    MODES
+        .iter()
+        .find(|(name, _)| *name == text)
+        .map(|(_, mode)| *mode)
+        .ok_or_else(|| {
+            let names: Vec<&str> = MODES.iter().map(|(name, _)| *name).collect();
+            format!("{text:?} is not a mode; use one of {}", names.join(", "))
+        })
 }
 
 #[derive(Debug, Subcommand)]
@@ -163,6 +204,18 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             );
             Ok(ExitCode::SUCCESS)
         }
+        Command::Clients(args) => {
+            clients::run(&config_dir, file, args).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::ConfirmDeletions { name } => {
+            let count = escale_core::confirm_deletions(&config_dir, &name).await?;
+            println!(
+                "The next sync of \"{name}\" deletes the {count} missing file(s) on the other \
+                 computers too."
+            );
+            Ok(ExitCode::SUCCESS)
+        }
     }
 }
 
@@ -188,6 +241,8 @@ async fn set_up_repository(
         folder: set_up.folder,
         relay: set_up.relay,
         client_name: set_up.client_name,
+        mode: set_up.mode.unwrap_or_default(),
+        quota: set_up.quota,
     };
     let repo = if create {
         escale_core::init(config_dir, new, passphrase).await?

@@ -16,6 +16,8 @@ pub(crate) async fn run(
     passphrase_file: Option<&Path>,
     poll: PollBounds,
 ) -> anyhow::Result<ExitCode> {
+    // First, so that everything below is in the log file too.
+    crate::log_file::start(config_dir);
     let config = config_dir.load()?;
     if config.repositories.is_empty() {
         anyhow::bail!("no synced folders are set up yet; create one with `escale init`");
@@ -31,9 +33,9 @@ pub(crate) async fn run(
                 passphrase,
             }),
             // One repository without a passphrase must not stop the others.
-            None => eprintln!(
-                "error: {}: no passphrase (set ESCALE_PASSPHRASE, pass --passphrase-file, or save \
-                 it in the keyring); it is not synced",
+            None => tracing::error!(
+                "{}: no passphrase (set ESCALE_PASSPHRASE, pass --passphrase-file, or save it in \
+                 the keyring); it is not synced",
                 repo.name
             ),
         }
@@ -43,31 +45,33 @@ pub(crate) async fn run(
         wait_for_signal().await;
         let _ = stop.send(true);
     });
-    eprintln!(
+    tracing::info!(
         "Syncing {} folder(s) until stopped (Ctrl+C).",
         repositories.len()
     );
     let report: CycleObserver = Arc::new(print_cycle);
     escale_core::run(config_dir, repositories, poll, shutdown, report).await?;
-    eprintln!("Stopped.");
+    tracing::info!("Stopped.");
     Ok(ExitCode::SUCCESS)
 }
 
-/// One line per cycle that did something, and every problem.
+/// One line per cycle that did something, and every problem, to standard
+/// error and the log file.
 fn print_cycle(name: &str, result: &escale_core::Result<SyncReport>) {
     match result {
         Ok(report) => {
             if report.changes_sent + report.changes_received > 0 {
-                eprintln!(
+                tracing::info!(
                     "{name}: sent {} change(s), received {} change(s)",
-                    report.changes_sent, report.changes_received
+                    report.changes_sent,
+                    report.changes_received
                 );
             }
             for problem in &report.problems {
-                eprintln!("warning: {name}: {}", problem.message);
+                tracing::warn!("{name}: {}", problem.message);
             }
         }
-        Err(error) => eprintln!("error: {name}: {error} (retrying)"),
+        Err(error) => tracing::error!("{name}: {error} (retrying)"),
     }
 }
 

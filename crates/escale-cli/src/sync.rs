@@ -107,7 +107,13 @@ fn print_human(outcomes: &[Outcome]) {
                     report.objects_deleted
                 );
                 for problem in &report.problems {
-                    eprintln!("warning: {}: {}", outcome.name, problem.message);
+                    match &problem.path {
+                        // Messages about one file do not all name it.
+                        Some(path) if !problem.message.contains(path.as_str()) => {
+                            eprintln!("warning: {}: {path}: {}", outcome.name, problem.message);
+                        }
+                        _ => eprintln!("warning: {}: {}", outcome.name, problem.message),
+                    }
                 }
                 if !report.problems.is_empty() {
                     eprintln!(

@@ -10,9 +10,12 @@ use std::fs;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
+use std::time::Duration;
+
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+use crate::units::{ByteSize, Span};
 
 /// The format version of `config.toml` this build reads and writes.
 pub const CONFIG_VERSION: u32 = 1;
@@ -237,7 +240,139 @@ pub struct RepositoryConfig {
     /// `webdavs://cloud.example.com/remote.php/dav/files/ana/escale`. Never
     /// holds a password.
     pub relay: String,
+    /// Which way changes travel by default (see [`AccessRule`] for
+    /// exceptions by path).
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub mode: SyncMode,
+    /// The most this repository may store on the relay, all computers
+    /// together. A computer that would exceed it waits until the others
+    /// have caught up ("waiting for relay space"). No limit when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quota: Option<ByteSize>,
+    /// When not empty, only paths matching one of these patterns
+    /// (gitignore syntax) are synced.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub include: Vec<String>,
+    /// Paths matching these patterns (gitignore syntax) stay on this
+    /// computer, in addition to the built-in exclusions and `.escaleignore`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub exclude: Vec<String>,
+    /// Per-path exceptions to [`mode`](Self::mode); the last matching rule wins.
+    #[serde(default, rename = "rule", skip_serializing_if = "Vec::is_empty")]
+    pub rules: Vec<AccessRule>,
+    /// The poll interval right after activity (default 2 s).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub poll_min: Option<Span>,
+    /// The poll interval reached when idle (default 90 s).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub poll_max: Option<Span>,
+    /// A computer not seen for this long stops holding data on the relay;
+    /// when it comes back, it asks again for what it missed.
+    #[serde(
+        default = "default_absent_after",
+        skip_serializing_if = "is_default_absent_after"
+    )]
+    pub absent_after: Span,
+    /// How long versions replaced or deleted by sync are kept in the
+    /// work folder.
+    #[serde(
+        default = "default_keep_versions",
+        skip_serializing_if = "is_default_keep_versions"
+    )]
+    pub keep_versions: Span,
+    /// The mass-deletion guard: when a scan finds at least this share of
+    /// the synced files gone (and at least
+    /// [`mass_deletion_min_files`](Self::mass_deletion_min_files) files), the
+    /// repository pauses instead of sending the deletions.
+    #[serde(
+        default = "default_mass_deletion_percent",
+        skip_serializing_if = "is_default_mass_deletion_percent"
+    )]
+    pub mass_deletion_percent: u8,
+    /// See [`mass_deletion_percent`](Self::mass_deletion_percent).
+    #[serde(
+        default = "default_mass_deletion_min_files",
+        skip_serializing_if = "is_default_mass_deletion_min_files"
+    )]
+    pub mass_deletion_min_files: u64,
 }
+
+/// Which way changes travel for a repository or a path.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SyncMode {
+    /// Changes made here are sent, changes made elsewhere are received.
+    #[default]
+    SendReceive,
+    /// Changes made here are sent; changes made elsewhere are not applied.
+    SendOnly,
+    /// Changes made elsewhere are received; changes made here are not sent
+    /// (and a local edit is moved to the versions folder when a newer
+    /// version arrives).
+    ReceiveOnly,
+}
+
+/// What a per-path rule does to the paths it matches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RuleMode {
+    /// Send and receive.
+    SendReceive,
+    /// Send only.
+    SendOnly,
+    /// Receive only.
+    ReceiveOnly,
+    /// Neither: the paths stay on this computer.
+    Ignore,
+}
+
+/// A per-path exception: paths matching `path` (gitignore syntax) follow
+/// `mode` instead of the repository's mode.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AccessRule {
+    /// The pattern, such as `Scans/**` or `*.pdf`.
+    pub path: String,
+    /// What happens to the matching paths.
+    pub mode: RuleMode,
+}
+
+fn is_default<T: Default + PartialEq>(value: &T) -> bool {
+    *value == T::default()
+}
+
+const DEFAULT_ABSENT_AFTER: Duration = Duration::from_secs(14 * 86_400);
+const DEFAULT_KEEP_VERSIONS: Duration = Duration::from_secs(30 * 86_400);
+const DEFAULT_MASS_DELETION_PERCENT: u8 = 50;
+const DEFAULT_MASS_DELETION_MIN_FILES: u64 = 10;
+
+fn default_absent_after() -> Span {
+    Span(DEFAULT_ABSENT_AFTER)
+}
+fn is_default_absent_after(value: &Span) -> bool {
+    value.0 == DEFAULT_ABSENT_AFTER
+}
+fn default_keep_versions() -> Span {
+    Span(DEFAULT_KEEP_VERSIONS)
+}
+fn is_default_keep_versions(value: &Span) -> bool {
+    value.0 == DEFAULT_KEEP_VERSIONS
+}
+fn default_mass_deletion_percent() -> u8 {
+    DEFAULT_MASS_DELETION_PERCENT
+}
+fn is_default_mass_deletion_percent(value: &u8) -> bool {
+    *value == DEFAULT_MASS_DELETION_PERCENT
+}
+fn default_mass_deletion_min_files() -> u64 {
+    DEFAULT_MASS_DELETION_MIN_FILES
+}
+fn is_default_mass_deletion_min_files(value: &u64) -> bool {
+    *value == DEFAULT_MASS_DELETION_MIN_FILES
+}
+
+/// The smallest quota accepted: room for two of the largest chunks.
+pub const MIN_QUOTA: u64 = 8_000_000;
 
 /// The longest repository name accepted, in characters.
 const MAX_NAME_CHARS: usize = 64;
@@ -253,6 +388,17 @@ impl RepositoryConfig {
             name: name.into(),
             folder: folder.into(),
             relay: relay.into(),
+            mode: SyncMode::default(),
+            quota: None,
+            include: Vec::new(),
+            exclude: Vec::new(),
+            rules: Vec::new(),
+            poll_min: None,
+            poll_max: None,
+            absent_after: default_absent_after(),
+            keep_versions: default_keep_versions(),
+            mass_deletion_percent: DEFAULT_MASS_DELETION_PERCENT,
+            mass_deletion_min_files: DEFAULT_MASS_DELETION_MIN_FILES,
         }
     }
 
@@ -279,6 +425,39 @@ impl RepositoryConfig {
         }
         if self.relay.trim().is_empty() {
             return Err(invalid("the relay address is empty"));
+        }
+        if self.mass_deletion_percent == 0 || self.mass_deletion_percent > 100 {
+            return Err(invalid("mass_deletion_percent must be between 1 and 100"));
+        }
+        if let (Some(min), Some(max)) = (self.poll_min, self.poll_max)
+            && min > max
+        {
+            return Err(invalid("poll_min is longer than poll_max"));
+        }
+        if self
+            .poll_min
+            .is_some_and(|min| min.0 < Duration::from_millis(100))
+        {
+            return Err(invalid("poll_min must be at least 100ms"));
+        }
+        if let Some(quota) = self.quota
+            && quota.0 < MIN_QUOTA
+        {
+            return Err(invalid(
+                "the quota must be at least 8 MB: a single piece of a file can take 4 MiB",
+            ));
+        }
+        for pattern in self
+            .include
+            .iter()
+            .chain(&self.exclude)
+            .chain(self.rules.iter().map(|r| &r.path))
+        {
+            if let Err(error) = crate::filter::check_pattern(pattern) {
+                return Err(invalid(&format!(
+                    "the pattern {pattern:?} is not valid: {error}"
+                )));
+            }
         }
         if relay_has_password(&self.relay) {
             return Err(invalid(
@@ -414,5 +593,88 @@ mod tests {
     fn explicit_dir_wins() {
         let dir = ConfigDir::locate(Some("/tmp/escale-explicit".into())).unwrap();
         assert_eq!(dir.path(), Path::new("/tmp/escale-explicit"));
+    }
+
+    /// The reference of the settings file, whose examples must stay valid.
+    const CONFIG_DOC: &str = include_str!("../../../docs/config.md");
+
+    /// The ```toml blocks of `CONFIG_DOC`, in order.
+    fn toml_blocks() -> Vec<&'static str> {
+        CONFIG_DOC
+            .split("```toml\n")
+            .skip(1)
+            .map(|rest| rest.split("```").next().unwrap())
+            .collect()
+    }
+
+    fn parse_doc(text: &str) -> Config {
+        Config::parse(text)
+            .unwrap_or_else(|problem| panic!("{}", problem.at("docs/config.md".into())))
+    }
+
+    #[test]
+    fn the_documented_example_is_a_valid_config() {
+        let blocks = toml_blocks();
+        let example = blocks
+            .first()
+            .expect("docs/config.md has a ```toml example");
+        let config = parse_doc(example);
+        assert_eq!(config.version, CONFIG_VERSION);
+        let [reports, scans] = config.repositories.as_slice() else {
+            panic!("the example has two repositories: {config:?}");
+        };
+        assert_eq!(reports.name, "Reports");
+        assert_eq!(reports.quota, Some(ByteSize(2_000_000_000)));
+        assert_eq!(reports.include.len(), 3);
+        assert_eq!(reports.exclude, ["Finance/drafts/", "*.log"]);
+        assert_eq!(
+            reports.rules,
+            [
+                AccessRule {
+                    path: "Sales/".into(),
+                    mode: RuleMode::SendOnly
+                },
+                AccessRule {
+                    path: "Sales/archive/".into(),
+                    mode: RuleMode::Ignore
+                },
+            ]
+        );
+        assert_eq!(reports.poll_min, Some(Span(Duration::from_secs(2))));
+        assert_eq!(reports.poll_max, Some(Span(Duration::from_secs(90))));
+        // The example says it shows the defaults: it must not lie.
+        let defaults = RepositoryConfig::new("", "/", "");
+        assert_eq!(reports.mode, defaults.mode);
+        assert_eq!(reports.absent_after, defaults.absent_after);
+        assert_eq!(reports.keep_versions, defaults.keep_versions);
+        assert_eq!(
+            reports.mass_deletion_percent,
+            defaults.mass_deletion_percent
+        );
+        assert_eq!(
+            reports.mass_deletion_min_files,
+            defaults.mass_deletion_min_files
+        );
+        let mut expected = RepositoryConfig::new(
+            "Scans",
+            "/srv/scans",
+            "webdavs://cloud.example.com/remote.php/dav/files/ana/escale-scans",
+        );
+        expected.mode = SyncMode::ReceiveOnly;
+        assert_eq!(*scans, expected);
+    }
+
+    #[test]
+    fn the_documented_rule_examples_are_valid() {
+        let blocks = toml_blocks();
+        assert!(blocks.len() > 1, "docs/config.md shows rules on their own");
+        for fragment in &blocks[1..] {
+            let text = format!(
+                "version = 1\n[[repository]]\nname = \"r\"\nfolder = \"/r\"\n\
+                 relay = \"file:///relay\"\n{fragment}"
+            );
+            let config = parse_doc(&text);
+            assert!(!config.repositories[0].rules.is_empty(), "{fragment}");
+        }
     }
 }

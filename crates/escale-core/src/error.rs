@@ -150,6 +150,48 @@ pub enum Error {
     #[error("stopped before the sync finished; it continues at the next start")]
     Stopped,
 
+    /// The mass-deletion guard paused the repository: so many synced files
+    /// are missing at once that a disconnected drive is more likely than a
+    /// person deleting them, and sending the deletions would wipe the
+    /// other computers.
+    #[error(
+        "\"{repository}\" is paused: {gone} of its {total} synced files are missing from {}. \
+         Nothing was sent or received. A disconnected drive or network share is the likely \
+         cause: reconnect it (or put the files back) and sync again. If the files were \
+         deleted on purpose, run `escale confirm-deletions {repository}` to delete them on the \
+         other computers too",
+        folder.display()
+    )]
+    MassDeletion {
+        /// The repository's name.
+        repository: String,
+        /// The synced folder.
+        folder: PathBuf,
+        /// How many synced files are missing.
+        gone: u64,
+        /// How many synced files the state knew of.
+        total: u64,
+    },
+
+    /// `confirm-deletions` was asked for a repository that is not paused.
+    #[error(
+        "\"{0}\" is not paused by missing files: there are no deletions waiting for a \
+         confirmation"
+    )]
+    NothingToConfirm(String),
+
+    /// Another computer retired this one from the repository.
+    #[error(
+        "this computer was retired from \"{repository}\" by {by}; remove this synced \
+         folder and join the repository again to sync it"
+    )]
+    Retired {
+        /// The repository's name.
+        repository: String,
+        /// The computer that retired this one.
+        by: String,
+    },
+
     /// A background task of the engine stopped unexpectedly.
     #[error("an internal task of Escale stopped unexpectedly: {0}")]
     Internal(String),
@@ -162,14 +204,14 @@ impl Error {
             Error::NoConfigDir | Error::ConfigSyntax { .. } | Error::ConfigVersion { .. } => {
                 ErrorKind::Config
             }
-            Error::InvalidRepository { .. } | Error::UnknownRepository(_) => {
-                ErrorKind::InvalidInput
-            }
+            Error::InvalidRepository { .. }
+            | Error::UnknownRepository(_)
+            | Error::NothingToConfirm(_) => ErrorKind::InvalidInput,
             Error::ConfigIo { source, .. } | Error::LocalIo { source, .. } => {
                 ErrorKind::from_io(source)
             }
             Error::RepositoryExists { .. } => ErrorKind::RepositoryExists,
-            Error::DifferentRepository { .. } => ErrorKind::Config,
+            Error::DifferentRepository { .. } | Error::Retired { .. } => ErrorKind::Config,
             Error::WrongPassphrase { .. } | Error::NoPassphrase { .. } => ErrorKind::Passphrase,
             Error::Relay(error) => ErrorKind::Relay(error.kind()),
             Error::Format(_) => ErrorKind::RelayData,
@@ -177,6 +219,7 @@ impl Error {
             Error::Internal(_) => ErrorKind::Internal,
             Error::Keyring(_) => ErrorKind::Keyring,
             Error::Stopped => ErrorKind::Stopped,
+            Error::MassDeletion { .. } => ErrorKind::MassDeletion,
         }
     }
 
@@ -219,6 +262,9 @@ pub enum ErrorKind {
     Keyring,
     /// Work was stopped on request.
     Stopped,
+    /// The repository paused because many synced files vanished at once;
+    /// a person must reconnect the drive or confirm the deletions.
+    MassDeletion,
 }
 
 impl ErrorKind {
@@ -239,6 +285,7 @@ impl ErrorKind {
             ErrorKind::Internal => "internal",
             ErrorKind::Keyring => "keyring_unavailable",
             ErrorKind::Stopped => "stopped",
+            ErrorKind::MassDeletion => "mass_deletion",
         }
     }
 
@@ -254,7 +301,10 @@ impl ErrorKind {
             | ErrorKind::RepositoryExists
             | ErrorKind::RelayData
             | ErrorKind::Internal
-            | ErrorKind::Keyring => false,
+            | ErrorKind::Keyring
+            // Retrying sends nothing until a person acts; the daemon still
+            // looks again later, which is how a confirmation is picked up.
+            | ErrorKind::MassDeletion => false,
             ErrorKind::DiskFull | ErrorKind::Io | ErrorKind::Stopped => true,
             ErrorKind::Relay(kind) => kind.is_retryable(),
         }
@@ -291,6 +341,7 @@ mod tests {
             ErrorKind::Internal,
             ErrorKind::Keyring,
             ErrorKind::Stopped,
+            ErrorKind::MassDeletion,
         ];
         let mut codes: Vec<_> = kinds.iter().map(|k| k.code()).collect();
         for code in &codes {

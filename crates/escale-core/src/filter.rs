@@ -10,6 +10,7 @@ use std::path::Path;
 
 use ignore::gitignore::{Gitignore, GitignoreBuilder};
 
+use crate::config::{RepositoryConfig, RuleMode, SyncMode};
 use crate::path::RelPath;
 
 /// The file at the top of a synced folder that lists more exclusions; it
@@ -39,20 +40,55 @@ const DEFAULT_EXCLUDES: &[&str] = &[
     "*.part",
 ];
 
-/// The exclusion rules of one synced folder.
+/// Which paths of one synced folder travel, and which way.
 #[derive(Debug)]
 pub(crate) struct Filter {
-    rules: Gitignore,
+    /// Built-in exclusions, the settings' `exclude` and `.escaleignore`.
+    excludes: Gitignore,
+    /// The settings' `include`; `None` when empty (everything is included).
+    includes: Option<Gitignore>,
+    /// The per-path rules, in order: the last one matching wins.
+    rules: Vec<(Gitignore, RuleMode)>,
+    /// The repository's mode, for paths no rule matches.
+    mode: SyncMode,
+}
+
+/// Checks that `pattern` is valid gitignore syntax.
+pub(crate) fn check_pattern(pattern: &str) -> Result<(), String> {
+    let mut builder = GitignoreBuilder::new("");
+    builder
+        .add_line(None, pattern)
+        .map_err(|error| error.to_string())?;
+    builder
+        .build()
+        .map(|_| ())
+        .map_err(|error| error.to_string())
+}
+
+/// Builds a matcher from patterns already validated with the settings.
+fn matcher<'a>(root: &Path, patterns: impl IntoIterator<Item = &'a str>) -> Gitignore {
+    let mut builder = GitignoreBuilder::new(root);
+    for pattern in patterns {
+        // Validated when the settings were loaded; the built-in patterns
+        // are covered by the tests below.
+        let _ = builder.add_line(None, pattern);
+    }
+    builder.build().unwrap_or_else(|_| Gitignore::empty())
 }
 
 impl Filter {
-    /// The built-in exclusions plus those of `folder`'s `.escaleignore`.
-    /// A line it cannot understand is skipped and returned as a warning.
-    pub(crate) fn load(folder: &Path) -> (Filter, Vec<String>) {
+    /// The rules of `settings` for its folder: built-in exclusions, the
+    /// settings' patterns and rules, and the folder's `.escaleignore`. A
+    /// line of `.escaleignore` it cannot understand is skipped and returned
+    /// as a warning.
+    pub(crate) fn load(settings: &RepositoryConfig) -> (Filter, Vec<String>) {
+        let folder = settings.folder.as_path();
         let mut builder = GitignoreBuilder::new(folder);
-        for pattern in DEFAULT_EXCLUDES {
-            // The built-in patterns are valid; a failure would be a bug
-            // caught by the tests below.
+        for pattern in DEFAULT_EXCLUDES
+            .iter()
+            .copied()
+            .chain(settings.exclude.iter().map(String::as_str))
+        {
             let _ = builder.add_line(None, pattern);
         }
         let mut warnings = Vec::new();
@@ -62,29 +98,76 @@ impl Filter {
         {
             warnings.push(format!("{IGNORE_FILE}: {error}"));
         }
-        let rules = builder.build().unwrap_or_else(|error| {
+        let excludes = builder.build().unwrap_or_else(|error| {
             warnings.push(format!("{IGNORE_FILE}: {error}"));
-            Filter::defaults().rules
+            matcher(folder, DEFAULT_EXCLUDES.iter().copied())
         });
-        (Filter { rules }, warnings)
+        let includes = (!settings.include.is_empty())
+            .then(|| matcher(folder, settings.include.iter().map(String::as_str)));
+        let rules = settings
+            .rules
+            .iter()
+            .map(|rule| (matcher(folder, [rule.path.as_str()]), rule.mode))
+            .collect();
+        (
+            Filter {
+                excludes,
+                includes,
+                rules,
+                mode: settings.mode,
+            },
+            warnings,
+        )
     }
 
-    /// The built-in exclusions only.
+    /// The built-in exclusions only, everything else sent and received.
     pub(crate) fn defaults() -> Filter {
-        let mut builder = GitignoreBuilder::new("");
-        for pattern in DEFAULT_EXCLUDES {
-            let _ = builder.add_line(None, pattern);
-        }
         Filter {
-            rules: builder.build().unwrap_or_else(|_| Gitignore::empty()),
+            excludes: matcher(Path::new(""), DEFAULT_EXCLUDES.iter().copied()),
+            includes: None,
+            rules: Vec::new(),
+            mode: SyncMode::SendReceive,
         }
     }
 
-    /// Whether `path` (a folder when `is_dir`) stays on this computer.
+    /// What happens to `path` (a folder when `is_dir`).
+    pub(crate) fn mode(&self, path: &RelPath, is_dir: bool) -> RuleMode {
+        let at = Path::new(path.as_str());
+        let matches = |rules: &Gitignore| rules.matched_path_or_any_parents(at, is_dir).is_ignore();
+        if matches(&self.excludes) || self.includes.as_ref().is_some_and(|inc| !matches(inc)) {
+            return RuleMode::Ignore;
+        }
+        if let Some((_, mode)) = self.rules.iter().rev().find(|(rules, _)| matches(rules)) {
+            return *mode;
+        }
+        match self.mode {
+            SyncMode::SendReceive => RuleMode::SendReceive,
+            SyncMode::SendOnly => RuleMode::SendOnly,
+            SyncMode::ReceiveOnly => RuleMode::ReceiveOnly,
+        }
+    }
+
+    /// Whether `path` stays on this computer: neither sent nor received,
+    /// and its absence is not a deletion.
+    #[cfg(test)]
     pub(crate) fn excludes(&self, path: &RelPath, is_dir: bool) -> bool {
-        self.rules
-            .matched_path_or_any_parents(Path::new(path.as_str()), is_dir)
-            .is_ignore()
+        self.mode(path, is_dir) == RuleMode::Ignore
+    }
+
+    /// Whether changes made here to `path` are sent.
+    pub(crate) fn sends(&self, path: &RelPath, is_dir: bool) -> bool {
+        matches!(
+            self.mode(path, is_dir),
+            RuleMode::SendReceive | RuleMode::SendOnly
+        )
+    }
+
+    /// Whether changes made elsewhere to `path` are applied here.
+    pub(crate) fn receives(&self, path: &RelPath, is_dir: bool) -> bool {
+        matches!(
+            self.mode(path, is_dir),
+            RuleMode::SendReceive | RuleMode::ReceiveOnly
+        )
     }
 }
 
@@ -126,7 +209,8 @@ mod tests {
     fn escaleignore_adds_rules_and_broken_lines_are_reported() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join(IGNORE_FILE), "private/\n*.log\n!keep.log\n").unwrap();
-        let (filter, warnings) = Filter::load(dir.path());
+        let settings = RepositoryConfig::new("t", dir.path(), "file:///r");
+        let (filter, warnings) = Filter::load(&settings);
         assert!(warnings.is_empty(), "{warnings:?}");
         assert!(excluded(&filter, "private/secret.txt"));
         assert!(filter.excludes(&RelPath::new("private").unwrap(), true));
@@ -134,5 +218,70 @@ mod tests {
         assert!(!excluded(&filter, "keep.log"));
         assert!(!excluded(&filter, IGNORE_FILE));
         assert!(excluded(&filter, "~$still.docx"));
+    }
+
+    fn settings(dir: &Path) -> RepositoryConfig {
+        RepositoryConfig::new("t", dir, "file:///r")
+    }
+
+    fn mode_of(filter: &Filter, path: &str) -> RuleMode {
+        filter.mode(&RelPath::new(path).unwrap(), false)
+    }
+
+    #[test]
+    fn settings_exclude_and_include_patterns() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut settings = settings(dir.path());
+        settings.include = vec!["Reports/".into(), "*.pdf".into()];
+        settings.exclude = vec!["Reports/drafts/".into()];
+        let (filter, _) = Filter::load(&settings);
+        assert!(!excluded(&filter, "Reports/q3.xlsx"));
+        assert!(!excluded(&filter, "Other/invoice.pdf"));
+        assert!(excluded(&filter, "Other/invoice.docx"), "not included");
+        assert!(excluded(&filter, "Reports/drafts/q4.xlsx"), "excluded wins");
+        assert!(
+            excluded(&filter, "Reports/~$q3.xlsx"),
+            "built-in exclusions still apply"
+        );
+    }
+
+    #[test]
+    fn last_matching_rule_wins_over_the_repository_mode() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut settings = settings(dir.path());
+        settings.mode = SyncMode::ReceiveOnly;
+        settings.rules = vec![
+            crate::config::AccessRule {
+                path: "Scans/".into(),
+                mode: RuleMode::SendOnly,
+            },
+            crate::config::AccessRule {
+                path: "Scans/archive/".into(),
+                mode: RuleMode::Ignore,
+            },
+            crate::config::AccessRule {
+                path: "*.xlsx".into(),
+                mode: RuleMode::SendReceive,
+            },
+        ];
+        let (filter, _) = Filter::load(&settings);
+        assert_eq!(mode_of(&filter, "letter.docx"), RuleMode::ReceiveOnly);
+        assert_eq!(mode_of(&filter, "Scans/page1.png"), RuleMode::SendOnly);
+        assert_eq!(mode_of(&filter, "Scans/archive/old.png"), RuleMode::Ignore);
+        assert_eq!(
+            mode_of(&filter, "Scans/archive/sheet.xlsx"),
+            RuleMode::SendReceive
+        );
+        let path = RelPath::new("Scans/page1.png").unwrap();
+        assert!(filter.sends(&path, false) && !filter.receives(&path, false));
+        let path = RelPath::new("letter.docx").unwrap();
+        assert!(!filter.sends(&path, false) && filter.receives(&path, false));
+    }
+
+    #[test]
+    fn invalid_patterns_are_reported() {
+        assert!(check_pattern("Reports/**").is_ok());
+        assert!(check_pattern("{unclosed").is_err());
+        assert!(check_pattern("[z-a]").is_err());
     }
 }

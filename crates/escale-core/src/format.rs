@@ -133,6 +133,9 @@ pub(crate) struct Head {
     pub(crate) stored_bytes: u64,
     /// When this head was written, Unix seconds.
     pub(crate) updated: i64,
+    /// Clients this one retired: every client stops keeping data for them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub(crate) retired: Vec<ClientId>,
 }
 
 /// One object announced in a batch, with where its chunks lie.
@@ -328,6 +331,17 @@ pub(crate) struct Batch {
     pub(crate) objects: Vec<ObjectEntry>,
     /// What changed.
     pub(crate) records: Vec<WireRecord>,
+    /// The objects carry parts of files whose records come in a later
+    /// batch (a file larger than the room left under the quota travels in
+    /// windows): receivers download all of them before acknowledging.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub(crate) prefetch: bool,
+    /// Contents this client lacks and asks the others to upload again.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub(crate) requests: Vec<ContentId>,
+    /// Requested contents whose chunks this batch's objects carry again.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub(crate) supplies: Vec<ContentId>,
 }
 
 /// Seals and opens relay files for one repository.
@@ -595,6 +609,9 @@ mod tests {
             seq: 7,
             objects: vec![],
             records: vec![record("a")],
+            prefetch: false,
+            requests: Vec::new(),
+            supplies: Vec::new(),
         };
         let sealed = codec.seal_batch(&client, &batch);
         assert_eq!(codec.open_batch(&client, 7, &sealed).unwrap(), batch);
@@ -626,6 +643,7 @@ mod tests {
             acks: BTreeMap::new(),
             stored_bytes: 0,
             updated: 0,
+            retired: Vec::new(),
         };
         let sealed = codec.seal_head(&head);
         assert_eq!(codec.open_head(&client, 1, &sealed).unwrap(), head);

@@ -40,10 +40,12 @@
 //! ```
 
 mod chunker;
+mod clients;
 mod config;
 mod crypto;
 mod daemon;
 mod error;
+mod events;
 mod filter;
 mod format;
 mod ids;
@@ -57,12 +59,20 @@ mod repository;
 mod scan;
 mod state;
 mod sync;
+mod units;
 mod version;
 
-pub use config::{CONFIG_FILE_NAME, CONFIG_VERSION, Config, ConfigDir, RepositoryConfig};
+pub use clients::{ClientInfo, Presence, clients, retire};
+pub use config::{
+    AccessRule, CONFIG_FILE_NAME, CONFIG_VERSION, Config, ConfigDir, MIN_QUOTA, RepositoryConfig,
+    RuleMode, SyncMode,
+};
 pub use crypto::CryptoError;
 pub use daemon::{CycleObserver, PollBounds, RunRepository, run};
 pub use error::{Error, ErrorKind, Result};
+pub use events::{
+    Event, EventKind, EventSink, Holder, Phase, Progress, RelayUsage, RepositoryState,
+};
 pub use format::FormatError;
 pub use ids::{ClientId, InvalidId, ObjectId, RepositoryId};
 pub use keyring::{save_passphrase, saved_passphrase};
@@ -71,6 +81,7 @@ pub use state::StateError;
 
 pub use repository::{
     ClientStatus, NewRepository, Passphrase, RepositoryStatus, StatusError, change_passphrase,
-    init, join, status, sync,
+    confirm_deletions, init, join, status, sync,
 };
 pub use sync::{Problem, SyncReport};
+pub use units::{ByteSize, Span, UnitError};

@@ -15,7 +15,7 @@ use bytes::Bytes;
 use serde::Serialize;
 use zeroize::Zeroizing;
 
-use crate::config::{ConfigDir, RepositoryConfig};
+use crate::config::{ConfigDir, RepositoryConfig, SyncMode};
 use crate::crypto::{CryptoError, KdfParams, MasterKey};
 use crate::error::{Error, Result};
 use crate::format::{self, Codec, FormatError, Header};
@@ -25,7 +25,8 @@ use crate::state::StateDb;
 use crate::sync::publish::differs;
 use crate::sync::relay_io::RelayIo;
 use crate::sync::work::WorkFolder;
-use crate::sync::{Session, SyncReport, settings_inside};
+use crate::sync::{Session, SyncReport, guard, settings_inside};
+use crate::units::ByteSize;
 
 /// A repository passphrase. Kept out of logs and `Debug` output, and wiped
 /// from memory when dropped.
@@ -66,10 +67,33 @@ pub struct NewRepository {
     pub relay: String,
     /// This computer's display name; defaults to the host name.
     pub client_name: Option<String>,
+    /// Which way changes travel (default: both ways).
+    pub mode: SyncMode,
+    /// The most the repository may keep on the relay; no limit when `None`.
+    pub quota: Option<ByteSize>,
+}
+
+impl NewRepository {
+    /// A repository `name` syncing `folder` through `relay`, with the
+    /// default options.
+    pub fn new(
+        name: impl Into<String>,
+        folder: impl Into<PathBuf>,
+        relay: impl Into<String>,
+    ) -> Self {
+        NewRepository {
+            name: name.into(),
+            folder: folder.into(),
+            relay: relay.into(),
+            client_name: None,
+            mode: SyncMode::default(),
+            quota: None,
+        }
+    }
 }
 
 /// Runs blocking engine work on a blocking thread with the runtime's handle.
-async fn blocking<T: Send + 'static>(
+pub(crate) async fn blocking<T: Send + 'static>(
     work: impl FnOnce(tokio::runtime::Handle) -> Result<T> + Send + 'static,
 ) -> Result<T> {
     let handle = tokio::runtime::Handle::current();
@@ -199,6 +223,21 @@ pub async fn change_passphrase(
     .await
 }
 
+/// Lets the next sync of repository `name` send the deletions that paused
+/// it (see [`Error::MassDeletion`]), and lifts the pause. Only the files
+/// missing when it paused are covered: if more vanish before that sync, it
+/// pauses again. Returns how many missing files the confirmation covers.
+/// Needs no passphrase: it only writes to this computer's state.
+pub async fn confirm_deletions(config_dir: &ConfigDir, name: &str) -> Result<u64> {
+    let config_dir = config_dir.clone();
+    let name = name.to_owned();
+    blocking(move |_| {
+        let (_, db) = open_state(&config_dir, &name)?;
+        guard::confirm(&db, &name)
+    })
+    .await
+}
+
 fn crypto_error(error: CryptoError) -> Error {
     Error::Internal(error.to_string())
 }
@@ -209,7 +248,9 @@ fn prepare(
     new: &NewRepository,
 ) -> Result<(crate::Config, RepositoryConfig)> {
     let config = config_dir.load()?;
-    let repo = RepositoryConfig::new(new.name.clone(), new.folder.clone(), new.relay.clone());
+    let mut repo = RepositoryConfig::new(new.name.clone(), new.folder.clone(), new.relay.clone());
+    repo.mode = new.mode;
+    repo.quota = new.quota;
     let mut candidate = config.clone();
     candidate.add_repository(repo.clone())?;
     Ok((config, repo))
@@ -386,6 +427,10 @@ fn set_up_locally(
         settings_inside: None,
         stop: Arc::default(),
         filter: crate::filter::Filter::defaults(),
+        settings: repo.clone(),
+        events: crate::events::Events::new(&repo.name, None),
+        learned: false,
+        needs: Vec::new(),
     };
     session.write_head(0)
 }
@@ -428,7 +473,7 @@ pub(crate) fn repository_id(config_dir: &ConfigDir, name: &str) -> Result<Reposi
 }
 
 /// Opens everything a sync cycle needs.
-fn open_session(
+pub(crate) fn open_session(
     config_dir: &ConfigDir,
     name: &str,
     passphrase: &Passphrase,
@@ -464,9 +509,13 @@ fn open_session(
         name: client_name,
         settings_inside: settings_inside(&repo.folder, config_dir.path()),
         stop: Arc::default(),
-        filter: crate::filter::Filter::load(&repo.folder).0,
+        filter: crate::filter::Filter::load(&repo).0,
         work: WorkFolder::new(&repo.folder),
-        folder: repo.folder,
+        folder: repo.folder.clone(),
+        events: crate::events::Events::new(&repo.name, None),
+        learned: false,
+        needs: Vec::new(),
+        settings: repo,
         db,
         report: SyncReport::default(),
         heads: HashMap::new(),
@@ -485,7 +534,8 @@ pub struct RepositoryStatus {
     /// The relay address.
     pub relay: String,
     /// `ok` when the relay could be read, `locked` without a passphrase,
-    /// `error` otherwise (see `error`).
+    /// `paused` when the mass-deletion guard stopped syncing (why in
+    /// `error`), `error` otherwise (see `error`).
     pub state: String,
     /// This computer's name in the repository.
     pub client_name: Option<String>,
@@ -497,7 +547,7 @@ pub struct RepositoryStatus {
     pub relay_bytes: Option<u64>,
     /// The other computers.
     pub clients: Vec<ClientStatus>,
-    /// Why `state` is `error`.
+    /// Why `state` is `error` or `paused`.
     pub error: Option<StatusError>,
 }
 
@@ -527,8 +577,41 @@ pub struct ClientStatus {
 }
 
 /// The status of repository `name`. Without a passphrase, only what is
-/// known locally is reported.
+/// known locally is reported. A repository paused by the mass-deletion
+/// guard is reported as `paused`, with the reason in `error`, whoever
+/// paused it (a daemon in another process, say).
 pub async fn status(
+    config_dir: &ConfigDir,
+    name: &str,
+    passphrase: Option<Passphrase>,
+) -> Result<RepositoryStatus> {
+    let mut report = status_unpaused(config_dir, name, passphrase).await?;
+    let config = config_dir.clone();
+    let repository = name.to_owned();
+    let pause = blocking(move |_| {
+        // No state yet, or unreadable: the status above says so already.
+        let Ok((repo, db)) = open_state(&config, &repository) else {
+            return Ok(None);
+        };
+        Ok(guard::recorded_pause(&db)?.map(|pause| pause.error(&repo)))
+    })
+    .await?;
+    // A failure reaching the relay is more urgent than the pause, which
+    // stays recorded until it is dealt with.
+    if let Some(error) = pause
+        && report.state != "error"
+    {
+        report.state = "paused".into();
+        report.error = Some(StatusError {
+            code: error.code().into(),
+            message: error.to_string(),
+        });
+    }
+    Ok(report)
+}
+
+/// [`status`] before the pause is looked at.
+async fn status_unpaused(
     config_dir: &ConfigDir,
     name: &str,
     passphrase: Option<Passphrase>,

@@ -69,6 +69,35 @@ const MIGRATIONS: &[&str] = &[
          files INTEGER NOT NULL,
          bytes INTEGER NOT NULL
      );",
+    // 2: windows of large files, re-requests, retired clients.
+    "CREATE TABLE staged_chunks (
+         chunk TEXT PRIMARY KEY,
+         size INTEGER NOT NULL,
+         added INTEGER NOT NULL
+     );
+     CREATE TABLE wanted (
+         content TEXT PRIMARY KEY,
+         requester TEXT NOT NULL,
+         seen INTEGER NOT NULL
+     );
+     CREATE TABLE requests (
+         content TEXT PRIMARY KEY,
+         requested INTEGER NOT NULL
+     );
+     CREATE TABLE retired (client TEXT PRIMARY KEY);
+     CREATE INDEX files_by_content ON files(content);
+     CREATE TABLE chunk_places (
+         chunk TEXT NOT NULL,
+         client TEXT NOT NULL,
+         object TEXT NOT NULL,
+         offset INTEGER NOT NULL,
+         length INTEGER NOT NULL,
+         PRIMARY KEY (chunk, client, object)
+     );
+     INSERT INTO chunk_places SELECT chunk, client, object, offset, length FROM chunk_locations;
+     DROP TABLE chunk_locations;
+     ALTER TABLE chunk_places RENAME TO chunk_locations;
+     CREATE INDEX chunk_locations_by_object ON chunk_locations(client, object);",
 ];
 
 /// A failure of the state database.
@@ -456,11 +485,13 @@ impl StateDb {
         Ok(local)
     }
 
-    /// Remembers where a chunk lies on the relay (the newest announcement wins).
+    /// Remembers a place where a chunk lies on the relay. A chunk can have
+    /// several (uploaded again on request); announcing a known place again
+    /// (a batch read a second time) keeps its age.
     pub(crate) fn put_chunk_location(&self, id: &ChunkId, at: &ChunkLocation) -> Result<()> {
         self.conn
             .prepare_cached(
-                "INSERT OR REPLACE INTO chunk_locations (chunk, client, object, offset, length)
+                "INSERT OR IGNORE INTO chunk_locations (chunk, client, object, offset, length)
                  VALUES (?1, ?2, ?3, ?4, ?5)",
             )
             .and_then(|mut statement| {
@@ -476,25 +507,32 @@ impl StateDb {
             .map_err(|e| self.fail(e))
     }
 
-    /// Where chunk `id` lies on the relay, if announced.
-    pub(crate) fn chunk_location(&self, id: &ChunkId) -> Result<Option<ChunkLocation>> {
-        let row: Option<(String, String, i64, i64)> = self
+    /// Where chunk `id` lies on the relay, newest announcement first.
+    pub(crate) fn chunk_locations(&self, id: &ChunkId) -> Result<Vec<ChunkLocation>> {
+        let mut statement = self
             .conn
-            .query_row(
-                "SELECT client, object, offset, length FROM chunk_locations WHERE chunk = ?1",
-                [id.to_string()],
-                |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?)),
+            .prepare_cached(
+                "SELECT client, object, offset, length FROM chunk_locations WHERE chunk = ?1
+                 ORDER BY rowid DESC",
             )
-            .optional()
             .map_err(|e| self.fail(e))?;
-        Ok(row.and_then(|(client, object, offset, length)| {
-            Some(ChunkLocation {
-                client: client.parse().ok()?,
-                object: object.parse().ok()?,
-                offset: to_u64(offset),
-                length: to_u64(length),
+        let rows: Vec<(String, String, i64, i64)> = statement
+            .query_map([id.to_string()], |row| {
+                Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?))
             })
-        }))
+            .and_then(|rows| rows.collect())
+            .map_err(|e| self.fail(e))?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|(client, object, offset, length)| {
+                Some(ChunkLocation {
+                    client: client.parse().ok()?,
+                    object: object.parse().ok()?,
+                    offset: to_u64(offset),
+                    length: to_u64(length),
+                })
+            })
+            .collect())
     }
 
     /// Forgets the relay locations inside objects that were deleted.
@@ -613,6 +651,141 @@ impl StateDb {
             )
             .map(drop)
             .map_err(|e| self.fail(e))
+    }
+
+    /// Every live file whose content is `content`.
+    pub(crate) fn files_with_content(&self, content: &ContentId) -> Result<Vec<FileState>> {
+        let mut statement = self
+            .conn
+            .prepare(&format!(
+                "SELECT {} FROM files WHERE content = ?1 AND kind = 'file'",
+                Self::FILE_COLUMNS
+            ))
+            .map_err(|e| self.fail(e))?;
+        statement
+            .query_map([content.to_string()], Self::row_to_file)
+            .and_then(|rows| rows.collect())
+            .map_err(|e| self.fail(e))
+    }
+
+    /// Runs a statement that changes rows.
+    fn change(&self, sql: &str, values: impl rusqlite::Params) -> Result<()> {
+        self.conn
+            .prepare_cached(sql)
+            .and_then(|mut statement| statement.execute(values))
+            .map(drop)
+            .map_err(|e| self.fail(e))
+    }
+
+    /// Reads `(key, number)` rows; rows whose key does not parse are skipped.
+    fn keyed<K: std::str::FromStr>(&self, sql: &str) -> Result<Vec<(K, i64)>> {
+        let mut statement = self.conn.prepare_cached(sql).map_err(|e| self.fail(e))?;
+        let rows: Vec<(String, i64)> = statement
+            .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))
+            .and_then(|rows| rows.collect())
+            .map_err(|e| self.fail(e))?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|(key, value)| Some((key.parse().ok()?, value)))
+            .collect())
+    }
+
+    /// Remembers a chunk kept in the staging folder since `added` (seconds).
+    pub(crate) fn put_staged(&self, id: &ChunkId, size: u64, added: i64) -> Result<()> {
+        self.change(
+            "INSERT OR REPLACE INTO staged_chunks (chunk, size, added) VALUES (?1, ?2, ?3)",
+            params![id.to_string(), to_i64(size), added],
+        )
+    }
+
+    /// The staged chunks, with when each was added.
+    pub(crate) fn staged_chunks(&self) -> Result<Vec<(ChunkId, i64)>> {
+        self.keyed("SELECT chunk, added FROM staged_chunks")
+    }
+
+    /// Whether chunk `id` is staged.
+    pub(crate) fn is_staged(&self, id: &ChunkId) -> Result<bool> {
+        self.conn
+            .query_row(
+                "SELECT EXISTS (SELECT 1 FROM staged_chunks WHERE chunk = ?1)",
+                [id.to_string()],
+                |row| row.get(0),
+            )
+            .map_err(|e| self.fail(e))
+    }
+
+    /// Forgets a staged chunk.
+    pub(crate) fn remove_staged(&self, id: &ChunkId) -> Result<()> {
+        self.change(
+            "DELETE FROM staged_chunks WHERE chunk = ?1",
+            [id.to_string()],
+        )
+    }
+
+    /// Remembers that `requester` asked for `content` again, first seen
+    /// at `seen` (seconds; a repeated request keeps the first time).
+    pub(crate) fn put_wanted(
+        &self,
+        content: &ContentId,
+        requester: &ClientId,
+        seen: i64,
+    ) -> Result<()> {
+        self.change(
+            "INSERT OR IGNORE INTO wanted (content, requester, seen) VALUES (?1, ?2, ?3)",
+            params![content.to_string(), requester.to_string(), seen],
+        )
+    }
+
+    /// Contents other clients asked for and nobody supplied yet, with when
+    /// each request was first seen.
+    pub(crate) fn wanted(&self) -> Result<Vec<(ContentId, i64)>> {
+        self.keyed("SELECT content, seen FROM wanted")
+    }
+
+    /// Forgets a request of another client (supplied, by this client or another).
+    pub(crate) fn remove_wanted(&self, content: &ContentId) -> Result<()> {
+        self.change(
+            "DELETE FROM wanted WHERE content = ?1",
+            [content.to_string()],
+        )
+    }
+
+    /// This client's own open requests, with when each was last sent.
+    pub(crate) fn requests(&self) -> Result<HashMap<ContentId, i64>> {
+        Ok(self
+            .keyed("SELECT content, requested FROM requests")?
+            .into_iter()
+            .collect())
+    }
+
+    /// Records that this client asked for `content` at `when` (seconds).
+    pub(crate) fn put_request(&self, content: &ContentId, when: i64) -> Result<()> {
+        self.change(
+            "INSERT OR REPLACE INTO requests (content, requested) VALUES (?1, ?2)",
+            params![content.to_string(), when],
+        )
+    }
+
+    /// Closes one of this client's requests.
+    pub(crate) fn remove_request(&self, content: &ContentId) -> Result<()> {
+        self.change(
+            "DELETE FROM requests WHERE content = ?1",
+            [content.to_string()],
+        )
+    }
+
+    /// Records that this client retired `client`.
+    pub(crate) fn retire(&self, client: &ClientId) -> Result<()> {
+        self.change(
+            "INSERT OR IGNORE INTO retired (client) VALUES (?1)",
+            [client.to_string()],
+        )
+    }
+
+    /// The clients this client retired.
+    pub(crate) fn retired(&self) -> Result<Vec<ClientId>> {
+        let rows: Vec<(ClientId, i64)> = self.keyed("SELECT client, 0 FROM retired")?;
+        Ok(rows.into_iter().map(|(client, _)| client).collect())
     }
 
     /// Files and bytes this client published after batch `after`.

@@ -7,6 +7,7 @@
 //! and the local folder consistent, so a crash at any instant is repaired by
 //! the next cycle: see "Recovery" in `docs/relay-format.md`.
 
+pub(crate) mod guard;
 pub(crate) mod planner;
 pub(crate) mod publish;
 mod receive;
@@ -100,6 +101,19 @@ pub(crate) struct Session {
     pub(crate) stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
     /// What stays on this computer (built-in rules and `.escaleignore`).
     pub(crate) filter: crate::filter::Filter,
+    /// The repository's settings.
+    pub(crate) settings: crate::config::RepositoryConfig,
+    /// Where events go.
+    pub(crate) events: crate::events::Events,
+    /// Set when a batch read during receiving announced objects.
+    pub(crate) learned: bool,
+    /// Contents receiving found missing from this computer and the relay:
+    /// `(content, path, version of the record that needs it)`.
+    pub(crate) needs: Vec<(
+        crate::crypto::ContentId,
+        RelPath,
+        crate::version::VersionVector,
+    )>,
 }
 
 /// Where `settings` lies inside `folder`, if it does.
@@ -122,17 +136,27 @@ impl Session {
             .is_some_and(|settings| path == settings || path.is_under(settings))
     }
 
-    /// Whether a path stays on this computer: Escale's own settings, or
-    /// excluded by the rules. Such a path is neither sent nor received, and
-    /// its absence is not a deletion.
-    pub(crate) fn stays_local(&self, path: &RelPath, is_dir: bool) -> bool {
-        self.is_own_settings(path) || self.filter.excludes(path, is_dir)
+    /// Whether changes made here to `path` are sent.
+    pub(crate) fn sends(&self, path: &RelPath, is_dir: bool) -> bool {
+        !self.is_own_settings(path) && self.filter.sends(path, is_dir)
+    }
+
+    /// Whether changes made elsewhere to `path` are applied here.
+    pub(crate) fn receives(&self, path: &RelPath, is_dir: bool) -> bool {
+        !self.is_own_settings(path) && self.filter.receives(path, is_dir)
     }
 }
 
 /// A head is rewritten at least this often (seconds), so that the other
 /// clients see this one as present even when it has nothing to say.
 const HEAD_REFRESH_SECS: i64 = 3600;
+
+/// An unanswered request is repeated after this long (seconds): the
+/// clients that could answer may have been away.
+const REQUEST_AGAIN_SECS: i64 = 3600;
+
+/// Staged chunks no record used are deleted after this long (seconds).
+const STAGING_KEEP_SECS: i64 = 7 * 86_400;
 
 /// Now, in nanoseconds since the Unix epoch.
 pub(crate) fn now_ns() -> i64 {
@@ -151,25 +175,37 @@ impl Session {
         // when the cycle fails or is stopped.
         self.clear_temporaries()?;
         // Read at every cycle: the rules may have changed since the last.
-        let (filter, warnings) = crate::filter::Filter::load(&self.folder);
+        let (filter, warnings) = crate::filter::Filter::load(&self.settings);
         self.filter = filter;
         for warning in warnings {
             self.report
                 .problems
                 .push(Problem::new(None, "invalid_ignore_rule", warning));
         }
+        self.events.state(crate::events::RepositoryState::Syncing);
         let outcome = self.steps();
         let cleared = self.clear_temporaries();
-        outcome.and(cleared).map(|()| self.report)
+        let outcome = outcome.and(cleared);
+        if outcome.is_ok() {
+            self.events.cycle_done(&self.report);
+        }
+        outcome.map(|()| self.report)
     }
 
     fn steps(&mut self) -> Result<()> {
         self.read_heads()?;
         let acks_before = self.acks()?;
         let seq = self.next_seq()?;
-        self.publish(seq)?;
+        let seq = self.publish(seq)?;
+        self.deletions_published()?;
         self.receive()?;
+        // Asked for and answered at the end, so that what receiving just
+        // learned is asked for (and what others asked for is uploaded) in
+        // this cycle rather than the next one.
+        self.publish_requests(seq)?;
         self.clean_up()?;
+        self.clean_staging()?;
+        self.prune_versions()?;
         // Every head write makes the other clients' daemons look closer, so
         // a cycle that changed nothing writes none, except to keep this
         // client's last-seen time fresh.
@@ -181,6 +217,78 @@ impl Session {
             self.write_head(0)?;
         }
         Ok(())
+    }
+
+    /// Asks again for the contents receiving could not find, and uploads
+    /// again what others asked for.
+    fn publish_requests(&mut self, seq: u64) -> Result<()> {
+        let now = now_ns() / 1_000_000_000;
+        let open = self.db.requests()?;
+        let mut still_needed = std::collections::HashSet::new();
+        let mut outbox = publish::Outbox::new(seq, self.object_target());
+        for (content, path, version) in std::mem::take(&mut self.needs) {
+            // A later change to the path made this version irrelevant.
+            if let Some(local) = self.db.file(&path)?
+                && matches!(
+                    local.version.compare(&version),
+                    crate::version::Causality::Equal | crate::version::Causality::Newer
+                )
+                && local.content != Some(content)
+            {
+                continue;
+            }
+            if !still_needed.insert(content) {
+                continue;
+            }
+            let asked_recently = open
+                .get(&content)
+                .is_some_and(|when| now - when < REQUEST_AGAIN_SECS);
+            if !asked_recently {
+                outbox.requests.push(content);
+                self.db.put_request(&content, now)?;
+            }
+        }
+        for content in open.keys() {
+            if !still_needed.contains(content) {
+                self.db.remove_request(content)?;
+            }
+        }
+        self.supply_wanted(&mut outbox)?;
+        self.finish(outbox).map(drop)
+    }
+
+    /// Deletes staged chunks that a file now holds, or that no record used
+    /// for a long time (the file they belonged to was excluded or replaced).
+    fn clean_staging(&mut self) -> Result<()> {
+        let now = now_ns() / 1_000_000_000;
+        for (chunk, added) in self.db.staged_chunks()? {
+            let in_a_file = !self.db.local_chunk_sources(&chunk)?.is_empty();
+            if in_a_file || now - added > STAGING_KEEP_SECS {
+                self.work.unstage(&chunk).map_err(|source| Error::LocalIo {
+                    path: self.work.staging_dir(),
+                    source,
+                })?;
+                self.db.remove_staged(&chunk)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Clients retired by this one or by any other.
+    pub(crate) fn retired_clients(&self) -> Result<std::collections::HashSet<ClientId>> {
+        let mut retired: std::collections::HashSet<ClientId> =
+            self.db.retired()?.into_iter().collect();
+        for head in self.heads.values().flatten() {
+            retired.extend(head.retired.iter().copied());
+        }
+        Ok(retired)
+    }
+
+    /// Whether `head`'s client has been silent for longer than the absence
+    /// limit: it then no longer holds data back.
+    pub(crate) fn is_absent(&self, head: &Head) -> bool {
+        let silent = now_ns() / 1_000_000_000 - head.updated;
+        u64::try_from(silent).is_ok_and(|silent| silent > self.settings.absent_after.0.as_secs())
     }
 
     /// How far this client has processed each other client's journal.
@@ -229,6 +337,14 @@ impl Session {
             if client == self.me {
                 self.own_head = head;
                 continue;
+            }
+            if let Some(head) = &head
+                && head.retired.contains(&self.me)
+            {
+                return Err(Error::Retired {
+                    repository: self.settings.name.clone(),
+                    by: head.name.clone(),
+                });
             }
             let known = peers.entry(client).or_insert_with(|| PeerState {
                 name: head.as_ref().map(|h| h.name.clone()).unwrap_or_default(),
@@ -319,6 +435,7 @@ impl Session {
             acks,
             stored_bytes: stored + extra_stored,
             updated: now_ns() / 1_000_000_000,
+            retired: self.db.retired()?,
         };
         let sealed = self.codec.seal_head(&head);
         self.relay.create_dir(&format::client_dir(&self.me))?;
@@ -333,12 +450,22 @@ impl Session {
 
     /// Deletes this client's objects that every other client has, and
     /// leftovers of interrupted uploads.
-    fn clean_up(&mut self) -> Result<()> {
-        let receivers: Vec<Option<&Head>> = self.heads.values().map(Option::as_ref).collect();
+    pub(crate) fn clean_up(&mut self) -> Result<()> {
+        let retired = self.retired_clients()?;
+        // Retired and long-absent clients no longer hold data back; one
+        // whose head cannot be read now counts as not having received.
+        let receivers: Vec<Option<&Head>> = self
+            .heads
+            .iter()
+            .filter(|(client, _)| !retired.contains(client))
+            .map(|(_, head)| head.as_ref())
+            .filter(|head| head.is_none_or(|head| !self.is_absent(head)))
+            .collect();
+        let has_receivers = self.heads.keys().any(|client| !retired.contains(client));
         let published = self.db.own_objects()?;
         for (object, seq, _size) in &published {
             // With no other client yet, nobody has the data: keep it.
-            let delivered = !receivers.is_empty()
+            let delivered = has_receivers
                 && receivers.iter().all(|head| {
                     head.is_some_and(|head| head.acks.get(&self.me).copied().unwrap_or(0) >= *seq)
                 });
@@ -355,6 +482,17 @@ impl Session {
                 && !known.contains(&object)
             {
                 self.relay.delete(&format::object_path(&self.me, &object))?;
+            }
+        }
+        // A retired client's folder may be cleared by the others (the one
+        // exception to the single-writer rule): its data would otherwise
+        // fill the quota forever.
+        for client in &retired {
+            let dir = format::objects_dir(client);
+            for entry in self.relay.list(&dir)? {
+                if let Ok(path) = dir.join(&entry.name) {
+                    self.relay.delete(&path)?;
+                }
             }
         }
         Ok(())

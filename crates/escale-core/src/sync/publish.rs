@@ -8,69 +8,66 @@ use std::io::Read;
 use bytes::Bytes;
 
 use crate::chunker;
-use crate::crypto::ChunkId;
+use std::time::{Duration, Instant};
+
+use crate::crypto::{ChunkId, ContentId};
 use crate::error::{Error, Result};
 use crate::format::{self, Batch, ChunkPlacement, ObjectEntry, Record, WireRecord};
-use crate::ids::ObjectId;
+use crate::ids::{ClientId, ObjectId};
 use crate::path::RelPath;
 use crate::scan::{self, EntryKind, Scan, ScannedEntry};
 use crate::state::{ChunkLocation, ChunkRef, FileState, StateKind};
 use crate::sync::{Problem, Session};
 use crate::version::VersionVector;
 
-/// Collects sealed chunks into objects and uploads each object once full.
+/// Collects sealed chunks into the object being filled.
 struct Packer {
     current: Option<(ObjectId, Vec<u8>, Vec<ChunkPlacement>)>,
-    done: Vec<ObjectEntry>,
-    /// Chunks already packed in this batch, so a repeated chunk is sent once.
+    /// Chunks already packed in this publish step, so a repeated chunk is
+    /// sent once.
     packed: HashSet<ChunkId>,
-    uploaded_bytes: u64,
+    /// An object is closed once it reaches this size.
+    target: u64,
 }
 
-impl Packer {
-    fn new() -> Self {
-        Packer {
-            current: None,
-            done: Vec::new(),
-            packed: HashSet::new(),
-            uploaded_bytes: 0,
+/// What one publish step has prepared and not announced yet.
+pub(crate) struct Outbox {
+    /// The number of the batch being prepared.
+    pub(crate) seq: u64,
+    packer: Packer,
+    /// Objects uploaded, to be announced by the batch.
+    objects: Vec<ObjectEntry>,
+    /// Their total size.
+    uploaded: u64,
+    outgoing: Vec<Outgoing>,
+    /// Contents this client asks for again.
+    pub(crate) requests: Vec<ContentId>,
+    /// Requested contents whose chunks the objects carry again.
+    supplies: Vec<ContentId>,
+}
+
+impl Outbox {
+    pub(crate) fn new(seq: u64, object_target: u64) -> Self {
+        Outbox {
+            seq,
+            packer: Packer {
+                current: None,
+                packed: HashSet::new(),
+                target: object_target,
+            },
+            objects: Vec::new(),
+            uploaded: 0,
+            outgoing: Vec::new(),
+            requests: Vec::new(),
+            supplies: Vec::new(),
         }
     }
 
-    fn add(&mut self, session: &Session, id: ChunkId, plain: &[u8]) -> Result<()> {
-        if !self.packed.insert(id) {
-            return Ok(());
-        }
-        let (object, buffer, placements) = self
-            .current
-            .get_or_insert_with(|| (ObjectId::random(), Vec::new(), Vec::new()));
-        let sealed = session.codec.seal_chunk(&session.me, object, &id, plain);
-        placements.push(ChunkPlacement {
-            id,
-            offset: buffer.len() as u64,
-            length: sealed.len() as u64,
-        });
-        buffer.extend_from_slice(&sealed);
-        if buffer.len() as u64 >= format::OBJECT_TARGET_SIZE {
-            self.flush(session)?;
-        }
-        Ok(())
-    }
-
-    fn flush(&mut self, session: &Session) -> Result<()> {
-        let Some((id, buffer, chunks)) = self.current.take() else {
-            return Ok(());
-        };
-        let size = buffer.len() as u64;
-        session
-            .relay
-            .create_dir(&format::objects_dir(&session.me))?;
-        session
-            .relay
-            .write(&format::object_path(&session.me, &id), Bytes::from(buffer))?;
-        self.uploaded_bytes += size;
-        self.done.push(ObjectEntry { id, size, chunks });
-        Ok(())
+    fn is_empty(&self) -> bool {
+        self.objects.is_empty()
+            && self.outgoing.is_empty()
+            && self.requests.is_empty()
+            && self.supplies.is_empty()
     }
 }
 
@@ -80,10 +77,42 @@ struct Outgoing {
     state: FileState,
 }
 
+/// Part of the quota kept free for journal batches and heads: objects may
+/// use the rest.
+fn metadata_reserve(quota: u64) -> u64 {
+    (quota / 20).max(256 * 1024)
+}
+
+/// How long (seconds) a computer that holds a requested content but did not
+/// make that version waits for its maker to answer before answering itself.
+const SUPPLY_GRACE_SECS: i64 = 120;
+
+/// How long a waiting sender sleeps between two looks at the relay.
+const ROOM_POLL: Duration = Duration::from_secs(2);
+
 impl Session {
-    /// Publishes local changes as batch `seq`, if there are any.
-    pub(crate) fn publish(&mut self, seq: u64) -> Result<()> {
+    /// The quota's room for objects, if there is a quota.
+    pub(crate) fn object_room(&self) -> Option<u64> {
+        self.settings
+            .quota
+            .map(|quota| quota.0.saturating_sub(metadata_reserve(quota.0)))
+    }
+
+    /// The size at which objects are closed: small enough that several fit
+    /// under the quota at once, so that transfers overlap.
+    pub(crate) fn object_target(&self) -> u64 {
+        self.object_room()
+            .map_or(format::OBJECT_TARGET_SIZE, |room| {
+                (room / 4).clamp(64 * 1024, format::OBJECT_TARGET_SIZE)
+            })
+    }
+
+    /// Publishes local changes, starting with batch `seq`; returns the
+    /// number the next batch will have.
+    pub(crate) fn publish(&mut self, seq: u64) -> Result<u64> {
         let view = self.local_view()?;
+        // Before anything is uploaded: a paused cycle sends nothing at all.
+        self.guard_deletions(&view)?;
         for skipped in &view.scan.skipped {
             self.report.problems.push(Problem::new(
                 Some(&skipped.path.display().to_string()),
@@ -91,23 +120,34 @@ impl Session {
                 skipped.reason.clone(),
             ));
         }
-        let known = &view.known;
-        let mut packer = Packer::new();
-        let mut outgoing = Vec::new();
-
-        for entry in &view.scan.entries {
+        let mut outbox = Outbox::new(seq, self.object_target());
+        let changed: Vec<&ScannedEntry> = view
+            .scan
+            .entries
+            .iter()
+            .filter(|entry| differs(view.known.get(&entry.path), entry))
+            .collect();
+        self.events.progress_start(
+            crate::events::Phase::Sending,
+            changed.len() as u64,
+            changed.iter().map(|entry| entry.size).sum(),
+        );
+        for entry in changed {
             self.check_stop()?;
-            let previous = known.get(&entry.path);
-            if !differs(previous, entry) {
-                continue;
-            }
+            // Read again rather than from the scan's snapshot: waiting for
+            // room under the quota receives meanwhile.
+            let previous = self.db.file(&entry.path)?;
+            let previous = previous.as_ref();
             let base = previous.map(|p| p.version.clone()).unwrap_or_default();
+            self.events.progress_file(entry.path.as_str());
             match entry.kind {
                 EntryKind::Dir => {
-                    outgoing.push(self.dir_change(entry, base.bump(self.me, seq)));
+                    let version = base.bump(self.me, outbox.seq);
+                    outbox.outgoing.push(self.dir_change(entry, version));
                 }
                 EntryKind::File => {
-                    let Some((content, chunks)) = self.read_and_pack(entry, &mut packer)? else {
+                    let Some((content, chunks)) = self.read_and_pack(entry, &mut outbox, false)?
+                    else {
                         continue;
                     };
                     if let Some(p) = previous
@@ -124,19 +164,25 @@ impl Session {
                         self.db.put_file(&refreshed)?;
                         continue;
                     }
-                    outgoing.push(self.file_change(
-                        entry,
-                        content,
-                        chunks,
-                        base.bump(self.me, seq),
-                    ));
+                    let version = base.bump(self.me, outbox.seq);
+                    outbox
+                        .outgoing
+                        .push(self.file_change(entry, content, chunks, version));
                 }
             }
+            self.events.progress_done(1, entry.size);
         }
 
-        for state in self.gone(&view) {
-            let version = state.version.bump(self.me, seq);
-            outgoing.push(Outgoing {
+        for gone in self.gone(&view) {
+            // Skipped if receiving changed it while waiting for room.
+            let Some(state) = self.db.file(&gone.path)? else {
+                continue;
+            };
+            if state.kind == StateKind::Deleted || state != *gone {
+                continue;
+            }
+            let version = state.version.bump(self.me, outbox.seq);
+            outbox.outgoing.push(Outgoing {
                 record: Record {
                     path: state.path.clone(),
                     change: format::Change::Delete,
@@ -146,18 +192,99 @@ impl Session {
                 state: FileState::deleted(state.path.clone(), version, self.me),
             });
         }
+        self.supply_wanted(&mut outbox)?;
+        self.finish(outbox)
+    }
 
-        if outgoing.is_empty() {
+    /// Uploads what is still packed and announces everything prepared, if
+    /// anything; returns the number the next batch will have.
+    pub(crate) fn finish(&mut self, mut outbox: Outbox) -> Result<u64> {
+        self.upload_current(&mut outbox)?;
+        if !outbox.is_empty() {
+            self.commit(&mut outbox, false)?;
+        }
+        Ok(outbox.seq)
+    }
+
+    /// Adds a chunk to the object being filled, uploading it once full.
+    fn pack(&mut self, outbox: &mut Outbox, id: ChunkId, plain: &[u8]) -> Result<()> {
+        if !outbox.packer.packed.insert(id) {
             return Ok(());
         }
-        packer.flush(self)?;
+        let (object, buffer, placements) = outbox
+            .packer
+            .current
+            .get_or_insert_with(|| (ObjectId::random(), Vec::new(), Vec::new()));
+        let sealed = self.codec.seal_chunk(&self.me, object, &id, plain);
+        placements.push(ChunkPlacement {
+            id,
+            offset: buffer.len() as u64,
+            length: sealed.len() as u64,
+        });
+        buffer.extend_from_slice(&sealed);
+        if buffer.len() as u64 >= outbox.packer.target {
+            self.upload_current(outbox)?;
+        }
+        Ok(())
+    }
+
+    /// Uploads the object being filled. If the quota leaves no room for
+    /// it, what is prepared so far is announced first (so that receivers
+    /// can take it and the relay can empty), then the upload waits.
+    fn upload_current(&mut self, outbox: &mut Outbox) -> Result<()> {
+        let Some((id, buffer, chunks)) = outbox.packer.current.take() else {
+            return Ok(());
+        };
+        let size = buffer.len() as u64;
+        // Uploaded but not announced yet: on the relay all the same.
+        if !self.has_room(outbox.uploaded + size)? {
+            if !outbox.objects.is_empty() {
+                // Announce the objects alone, as a window: they may hold
+                // the first part of a file still being read, or the last
+                // chunk of a file sits in the object that waits. Receivers
+                // keep their chunks until the records come.
+                self.commit(outbox, true)?;
+            }
+            self.wait_for_room(size)?;
+        }
+        self.relay.create_dir(&format::objects_dir(&self.me))?;
+        self.relay
+            .write(&format::object_path(&self.me, &id), Bytes::from(buffer))?;
+        outbox.uploaded += size;
+        outbox.objects.push(ObjectEntry { id, size, chunks });
+        Ok(())
+    }
+
+    /// Publishes the prepared batch: its journal file, then the head that
+    /// points to it, then the local record of it. The outbox is then ready
+    /// for the next batch. A `window` carries the objects only; the records
+    /// (whose version vectors may name this batch's number: they stay
+    /// increasing, which is all versions need) follow in a later batch.
+    fn commit(&mut self, outbox: &mut Outbox, window: bool) -> Result<()> {
+        let seq = outbox.seq;
+        let outgoing = if window {
+            Vec::new()
+        } else {
+            std::mem::take(&mut outbox.outgoing)
+        };
+        let (requests, supplies) = if window {
+            (Vec::new(), Vec::new())
+        } else {
+            (
+                std::mem::take(&mut outbox.requests),
+                std::mem::take(&mut outbox.supplies),
+            )
+        };
         let batch = Batch {
             seq,
-            objects: packer.done.clone(),
+            objects: outbox.objects.clone(),
             records: outgoing
                 .iter()
                 .map(|o| WireRecord::from(&o.record))
                 .collect(),
+            prefetch: window,
+            requests,
+            supplies,
         };
         self.relay.create_dir(&format::journal_dir(&self.me))?;
         self.relay.write(
@@ -165,16 +292,17 @@ impl Session {
             Bytes::from(self.codec.seal_batch(&self.me, &batch)),
         )?;
         self.db.set_meta("journal", &seq.to_string())?;
-        self.write_head(packer.uploaded_bytes)?;
+        self.write_head(outbox.uploaded)?;
 
         let bytes: u64 = outgoing.iter().map(|o| o.state.size).sum();
         let count = outgoing.len() as u64;
         let me = self.me;
+        let objects = std::mem::take(&mut outbox.objects);
         self.db.transaction(|db| {
             for change in &outgoing {
                 db.put_file(&change.state)?;
             }
-            for object in &packer.done {
+            for object in &objects {
                 db.put_own_object(&object.id, seq, object.size)?;
                 for chunk in &object.chunks {
                     db.put_chunk_location(
@@ -191,7 +319,151 @@ impl Session {
             db.put_own_batch(seq, count, bytes)
         })?;
         self.report.changes_sent += count;
-        self.report.bytes_uploaded += packer.uploaded_bytes;
+        self.report.bytes_uploaded += outbox.uploaded;
+        outbox.uploaded = 0;
+        outbox.seq += 1;
+        Ok(())
+    }
+
+    /// Bytes every client keeps on the relay, from the heads (this
+    /// client's from its own records). Retired clients' data does not
+    /// count: it is cleared.
+    pub(crate) fn relay_usage(&self) -> Result<u64> {
+        let own: u64 = self.db.own_objects()?.iter().map(|(_, _, size)| size).sum();
+        let retired = self.retired_clients()?;
+        let others: u64 = self
+            .heads
+            .iter()
+            .filter(|(client, _)| !retired.contains(client))
+            .filter_map(|(_, head)| head.as_ref().map(|head| head.stored_bytes))
+            .sum();
+        Ok(own + others)
+    }
+
+    /// Whether `size` more bytes of objects fit under the quota.
+    fn has_room(&self, size: u64) -> Result<bool> {
+        let Some(room) = self.object_room() else {
+            return Ok(true);
+        };
+        Ok(self.relay_usage()? + size <= room)
+    }
+
+    /// Waits until `size` bytes fit under the quota. Meanwhile this client
+    /// keeps receiving and acknowledging (two senders waiting for each
+    /// other would otherwise wait forever) and deletes what every receiver
+    /// has.
+    fn wait_for_room(&mut self, size: u64) -> Result<()> {
+        let mut announced = false;
+        loop {
+            self.check_stop()?;
+            self.read_heads()?;
+            let acks_before = self.acks()?;
+            let deleted_before = self.report.objects_deleted;
+            self.receive()?;
+            self.clean_up()?;
+            if self.acks()? != acks_before || self.report.objects_deleted != deleted_before {
+                self.write_head(0)?;
+            }
+            if self.has_room(size)? {
+                if announced {
+                    self.events.state(crate::events::RepositoryState::Syncing);
+                }
+                return Ok(());
+            }
+            if !announced {
+                let usage = self.usage_report()?;
+                tracing::info!(
+                    used = usage.used,
+                    quota = usage.quota,
+                    "waiting for relay space"
+                );
+                self.events.waiting_for_space(usage);
+                announced = true;
+            }
+            let until = Instant::now() + ROOM_POLL;
+            while Instant::now() < until {
+                self.check_stop()?;
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        }
+    }
+
+    /// Who holds what on the relay, and who has not received this
+    /// client's data yet.
+    pub(crate) fn usage_report(&self) -> Result<crate::events::RelayUsage> {
+        let names = self.client_names()?;
+        let name_of = |client: &ClientId| {
+            names
+                .get(client)
+                .cloned()
+                .unwrap_or_else(|| client.to_string())
+        };
+        let own: u64 = self.db.own_objects()?.iter().map(|(_, _, size)| size).sum();
+        let mut holders = vec![crate::events::Holder {
+            name: self.name.clone(),
+            bytes: own,
+        }];
+        let mut behind = Vec::new();
+        let journal = self.db.meta_u64("journal")?;
+        for (client, head) in &self.heads {
+            let Some(head) = head else { continue };
+            if head.stored_bytes > 0 {
+                holders.push(crate::events::Holder {
+                    name: name_of(client),
+                    bytes: head.stored_bytes,
+                });
+            }
+            if head.acks.get(&self.me).copied().unwrap_or(0) < journal {
+                behind.push(name_of(client));
+            }
+        }
+        behind.sort();
+        Ok(crate::events::RelayUsage {
+            used: self.relay_usage()?,
+            quota: self.settings.quota.map(|quota| quota.0),
+            holders,
+            waiting_for: behind,
+        })
+    }
+
+    /// Uploads again the contents other clients asked for, when this
+    /// client holds them unchanged. The computer that made a version answers
+    /// at once; the others only if nobody did within a grace time, so that
+    /// a late joiner's requests are not answered by every computer at once.
+    pub(crate) fn supply_wanted(&mut self, outbox: &mut Outbox) -> Result<()> {
+        let now = crate::sync::now_ns() / 1_000_000_000;
+        for (content, seen) in self.db.wanted()? {
+            self.check_stop()?;
+            let mut held = false;
+            for state in self.db.files_with_content(&content)? {
+                let Some(entry) =
+                    scan::stat(&self.folder, &state.path).map_err(|source| Error::LocalIo {
+                        path: state.path.to_local(&self.folder),
+                        source,
+                    })?
+                else {
+                    continue;
+                };
+                if differs(Some(&state), &entry) {
+                    continue;
+                }
+                held = true;
+                if state.origin != self.me && now - seen < SUPPLY_GRACE_SECS {
+                    break;
+                }
+                if let Some((found, _)) = self.read_and_pack(&entry, outbox, true)?
+                    && found == content
+                {
+                    outbox.supplies.push(content);
+                    self.db.remove_wanted(&content)?;
+                }
+                break;
+            }
+            if !held {
+                // Not this client's to answer.
+                self.db.remove_wanted(&content)?;
+            }
+        }
         Ok(())
     }
 
@@ -221,7 +493,7 @@ impl Session {
     fn file_change(
         &self,
         entry: &ScannedEntry,
-        content: crate::crypto::ContentId,
+        content: ContentId,
         chunks: Vec<ChunkRef>,
         version: VersionVector,
     ) -> Outgoing {
@@ -260,8 +532,9 @@ impl Session {
     fn read_and_pack(
         &mut self,
         entry: &ScannedEntry,
-        packer: &mut Packer,
-    ) -> Result<Option<(crate::crypto::ContentId, Vec<ChunkRef>)>> {
+        outbox: &mut Outbox,
+        every_chunk: bool,
+    ) -> Result<Option<(ContentId, Vec<ChunkRef>)>> {
         let local = entry.path.to_local(&self.folder);
         let io_error = |source| Error::LocalIo {
             path: local.clone(),
@@ -281,15 +554,14 @@ impl Session {
         let mut chunks = Vec::new();
         let mut failure: Option<Error> = None;
         let mut hashed = 0u64;
-        let session: &Session = self;
         // Read at most one byte more than scanned: growth is detected, and a
         // file appended to without end cannot hold the cycle forever.
         let read = chunker::for_each_chunk(file.take(entry.size.saturating_add(1)), |chunk| {
-            let id = session.codec.keys().chunk_id(&chunk.data);
+            let id = self.codec.keys().chunk_id(&chunk.data);
             hashed += chunk.data.len() as u64;
-            let step = match session.db.chunk_known(&id) {
-                Ok(true) => Ok(()),
-                Ok(false) => packer.add(session, id, &chunk.data),
+            let step = match self.db.chunk_known(&id) {
+                Ok(true) if !every_chunk => Ok(()),
+                Ok(_) => self.pack(outbox, id, &chunk.data),
                 Err(error) => Err(error.into()),
             };
             if let Err(error) = step {
@@ -350,7 +622,7 @@ pub(crate) fn differs(previous: Option<&FileState>, entry: &ScannedEntry) -> boo
 /// The folder as scanned, beside what the database knows of it: what both
 /// sending and `status` start from.
 pub(crate) struct LocalView {
-    /// The scan, without the paths that stay on this computer.
+    /// The scan, without the paths whose changes are not sent.
     pub(crate) scan: Scan,
     /// Every path the database knows, deletions included.
     pub(crate) known: HashMap<RelPath, FileState>,
@@ -364,7 +636,7 @@ impl Session {
             source,
         })?;
         scan.entries
-            .retain(|entry| !self.stays_local(&entry.path, entry.kind == EntryKind::Dir));
+            .retain(|entry| self.sends(&entry.path, entry.kind == EntryKind::Dir));
         let known = self
             .db
             .files()?
@@ -376,14 +648,14 @@ impl Session {
 
     /// Known paths gone from the folder: the deletions to send, deepest
     /// first so a folder's files go before the folder. What lies in a folder
-    /// that could not be read is not gone, nor is what stays local.
+    /// that could not be read is not gone, nor is what is not sent.
     pub(crate) fn gone<'a>(&self, view: &'a LocalView) -> Vec<&'a FileState> {
         let present: HashSet<&RelPath> = view.scan.entries.iter().map(|e| &e.path).collect();
         let mut gone: Vec<&FileState> = view
             .known
             .values()
             .filter(|state| state.kind != StateKind::Deleted && !present.contains(&state.path))
-            .filter(|state| !self.stays_local(&state.path, state.kind == StateKind::Dir))
+            .filter(|state| self.sends(&state.path, state.kind == StateKind::Dir))
             .filter(|state| {
                 !view
                     .scan

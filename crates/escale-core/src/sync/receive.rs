@@ -7,6 +7,7 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
+use crate::config::RuleMode;
 use crate::crypto::ChunkId;
 use crate::error::{Error, Result};
 use crate::format::{Change, Record};
@@ -17,6 +18,10 @@ use crate::state::{ChunkLocation, ChunkRef, FileState, StateKind};
 use crate::sync::planner::{self, ConflictPlan, Decision};
 use crate::sync::{Problem, Session, now_ns};
 use crate::version::VersionVector;
+
+/// The code of a record whose content is neither here nor on the relay:
+/// the content is asked for again.
+const CONTENT_UNAVAILABLE: &str = "content_unavailable";
 
 /// A failure to apply one record; it is retried at the next cycle.
 #[derive(Debug)]
@@ -48,22 +53,59 @@ impl Session {
             .filter_map(|(client, head)| head.as_ref().map(|h| (*client, h.journal)))
             .collect();
         peers.sort();
-        for (peer, journal) in peers {
-            let Some(mut state) = self.db.peers()?.remove(&peer) else {
-                continue;
-            };
-            let mut first_failure: Option<u64> = None;
-            for seq in state.processed + 1..=journal {
-                if !self.receive_batch(&peer, seq)? {
-                    first_failure.get_or_insert(seq);
-                }
+        let pending = peers
+            .iter()
+            .map(|(peer, journal)| {
+                let processed = self
+                    .db
+                    .peers()
+                    .ok()
+                    .and_then(|known| known.get(peer).map(|p| p.processed))
+                    .unwrap_or(0);
+                journal.saturating_sub(processed)
+            })
+            .sum();
+        self.events
+            .progress_start(crate::events::Phase::Receiving, pending, 0);
+        // A second pass when the first one failed somewhere but learned where
+        // content lies (another client uploaded it again, later in the
+        // order): without it, the retry would wait for the next change.
+        let problems_before = self.report.problems.len();
+        for pass in 0..2 {
+            if pass > 0 {
+                // The retry reports afresh what still fails.
+                self.report.problems.truncate(problems_before);
             }
-            // Acknowledge only up to the first batch not fully applied, so
-            // its data stays on the relay until it is.
-            state.processed = first_failure.map_or(journal, |seq| seq - 1);
-            self.db.put_peer(&peer, &state)?;
+            self.learned = false;
+            let mut failed = false;
+            for (peer, journal) in &peers {
+                failed |= !self.receive_peer(peer, *journal)?;
+            }
+            if pass > 0 || !(failed && self.learned) {
+                break;
+            }
+            self.needs.clear();
         }
         Ok(())
+    }
+
+    /// Processes one peer's new batches; `false` if one must be retried.
+    fn receive_peer(&mut self, peer: &ClientId, journal: u64) -> Result<bool> {
+        let Some(mut state) = self.db.peers()?.remove(peer) else {
+            return Ok(true);
+        };
+        let mut first_failure: Option<u64> = None;
+        for seq in state.processed + 1..=journal {
+            if !self.receive_batch(peer, seq)? {
+                first_failure.get_or_insert(seq);
+            }
+            self.events.progress_done(1, 0);
+        }
+        // Acknowledge only up to the first batch not fully applied, so
+        // its data stays on the relay until it is.
+        state.processed = first_failure.map_or(journal, |seq| seq - 1);
+        self.db.put_peer(peer, &state)?;
+        Ok(first_failure.is_none())
     }
 
     /// Applies one batch; `false` if something in it must be retried.
@@ -86,6 +128,16 @@ impl Session {
                 return Ok(false);
             }
         };
+        if !batch.objects.is_empty() {
+            self.learned = true;
+        }
+        for content in &batch.requests {
+            self.db
+                .put_wanted(content, peer, now_ns() / 1_000_000_000)?;
+        }
+        for content in &batch.supplies {
+            self.db.remove_wanted(content)?;
+        }
         for object in &batch.objects {
             for chunk in &object.chunks {
                 self.db.put_chunk_location(
@@ -117,22 +169,72 @@ impl Session {
                     continue;
                 }
             };
-            // Excluded here: this computer neither keeps it nor lacks it.
-            if self.stays_local(&record.path, record.change == Change::Dir) {
+            // Excluded here, or sent only: this computer does not apply it.
+            if !self.receives(&record.path, record.change == Change::Dir) {
                 continue;
             }
+            self.events.progress_file(record.path.as_str());
             if let Err(Deferred(code, message)) = self.apply(&record, &names) {
-                self.report
-                    .problems
-                    .push(Problem::new(Some(record.path.as_str()), &code, message));
+                if code == CONTENT_UNAVAILABLE
+                    && let Change::File { content, .. } = &record.change
+                {
+                    self.needs
+                        .push((*content, record.path.clone(), record.version.clone()));
+                }
+                let problem = Problem::new(Some(record.path.as_str()), &code, message);
+                self.events.problem(&problem);
+                self.report.problems.push(problem);
                 complete = false;
             }
+        }
+        if batch.prefetch && complete {
+            complete = self.prefetch(&batch)?;
         }
         Ok(complete)
     }
 
+    /// Downloads every chunk of a windowed batch that this computer does
+    /// not hold yet into the staging folder, where the record that comes
+    /// later finds it. `false` if one could not be fetched.
+    fn prefetch(&mut self, batch: &crate::format::Batch) -> Result<bool> {
+        for object in &batch.objects {
+            for chunk in &object.chunks {
+                self.check_stop()?;
+                if self.db.is_staged(&chunk.id)?
+                    || !self.db.local_chunk_sources(&chunk.id)?.is_empty()
+                {
+                    continue;
+                }
+                match self.fetch_chunk(&chunk.id, None) {
+                    Ok(data) => {
+                        let staged = self.work.stage(&chunk.id, &data);
+                        staged.map_err(|source| Error::LocalIo {
+                            path: self.work.staging_dir(),
+                            source,
+                        })?;
+                        self.db.put_staged(
+                            &chunk.id,
+                            data.len() as u64,
+                            now_ns() / 1_000_000_000,
+                        )?;
+                    }
+                    Err(Deferred(code, message)) => {
+                        self.report
+                            .problems
+                            .push(Problem::new(None, &code, message));
+                        return Ok(false);
+                    }
+                }
+            }
+        }
+        Ok(true)
+    }
+
     fn apply(&mut self, record: &Record, names: &HashMap<ClientId, String>) -> Step {
-        let local = self.db.file(&record.path).map_err(Error::from)?;
+        let mut local = self.db.file(&record.path).map_err(Error::from)?;
+        if self.filter.mode(&record.path, record.change == Change::Dir) == RuleMode::ReceiveOnly {
+            local = self.set_aside_local_edit(&record.path, local)?;
+        }
         match planner::decide(local.as_ref(), record, names) {
             Decision::Ignore => Ok(()),
             Decision::Merge(version) => {
@@ -167,21 +269,41 @@ impl Session {
         }
     }
 
+    /// In a receive-only path, a local edit is not sent: when a change
+    /// arrives, the edited file moves to the versions folder (nothing is
+    /// lost) and the path counts as absent, so the change applies cleanly.
+    fn set_aside_local_edit(
+        &mut self,
+        path: &RelPath,
+        local: Option<FileState>,
+    ) -> Step<Option<FileState>> {
+        let now = scan::stat(&self.folder, path).map_err(local_io(&path.to_local(&self.folder)))?;
+        if disk_matches(local.as_ref(), now.as_ref()) {
+            return Ok(local);
+        }
+        if now.as_ref().is_some_and(|n| n.kind == EntryKind::File) {
+            self.work
+                .keep_version(&self.folder, path, now_ns())
+                .map_err(local_io(&path.to_local(&self.folder)))?;
+        } else if now.is_some() {
+            // A folder where a file was: left alone, reported by the caller.
+            return Ok(local);
+        }
+        let Some(mut state) = local else {
+            return Ok(None);
+        };
+        state.kind = StateKind::Deleted;
+        state.content = None;
+        state.chunks = Vec::new();
+        self.db.put_file(&state).map_err(Error::from)?;
+        Ok(Some(state))
+    }
+
     /// Refuses to touch `path` if it differs from what the database says
     /// it was: the user changed it during the sync.
     fn check_unchanged(&self, path: &RelPath, expected: Option<&FileState>) -> Step {
         let now = scan::stat(&self.folder, path).map_err(local_io(&path.to_local(&self.folder)))?;
-        let same = match (expected.map(|e| (e.kind, e)), &now) {
-            (None | Some((StateKind::Deleted, _)), None) => true,
-            (Some((StateKind::File, e)), Some(n)) => {
-                n.kind == EntryKind::File
-                    && n.size == e.size
-                    && n.mtime_ns == e.mtime_ns
-                    && n.inode == e.inode
-            }
-            (Some((StateKind::Dir, _)), Some(n)) => n.kind == EntryKind::Dir,
-            _ => false,
-        };
+        let same = disk_matches(expected, now.as_ref());
         if same {
             return Ok(());
         }
@@ -200,16 +322,14 @@ impl Session {
                 ),
             ));
         }
-        {
-            Err(Deferred(
-                "local_change".into(),
-                format!(
-                    "{} was changed on this computer during the sync; it will be compared again \
-                     at the next sync",
-                    path.as_str()
-                ),
-            ))
-        }
+        Err(Deferred(
+            "local_change".into(),
+            format!(
+                "{} was changed on this computer during the sync; it will be compared again \
+                 at the next sync",
+                path.as_str()
+            ),
+        ))
     }
 
     /// Another known path that this file system may treat as `path`.
@@ -313,7 +433,7 @@ impl Session {
         let mut total = 0u64;
         for chunk in chunks {
             self.check_stop()?;
-            let data = self.fetch_chunk(&chunk.id, chunk.size)?;
+            let data = self.fetch_chunk(&chunk.id, Some(chunk.size))?;
             out.write_all(&data).map_err(local_io(temp))?;
             total += data.len() as u64;
         }
@@ -331,10 +451,11 @@ impl Session {
         Ok(())
     }
 
-    /// One chunk's plaintext: from a local file that has it, else from the relay.
-    fn fetch_chunk(&mut self, id: &ChunkId, size: u64) -> Step<Vec<u8>> {
+    /// One chunk's plaintext: from a local file that has it, from the
+    /// staging folder, else from the relay. `size`, when known, is checked.
+    fn fetch_chunk(&mut self, id: &ChunkId, size: Option<u64>) -> Step<Vec<u8>> {
         for (path, offset, length) in self.db.local_chunk_sources(id).map_err(Error::from)? {
-            if length != size {
+            if size.is_some_and(|size| length != size) {
                 continue;
             }
             if let Ok(data) = read_range(&path.to_local(&self.folder), offset, length)
@@ -343,53 +464,77 @@ impl Session {
                 return Ok(data);
             }
         }
-        let Some(location) = self.db.chunk_location(id).map_err(Error::from)? else {
+        if let Some(data) = self.work.staged(id)
+            && self.codec.keys().chunk_id(&data) == *id
+        {
+            return Ok(data);
+        }
+        let locations = self.db.chunk_locations(id).map_err(Error::from)?;
+        if locations.is_empty() {
             return Err(Deferred(
-                "content_unavailable".into(),
-                "part of this file's content is neither on this computer nor on the relay yet"
+                CONTENT_UNAVAILABLE.into(),
+                "its content is neither on this computer nor on the relay any more; the other \
+                 computers are asked to send it again"
                     .into(),
             ));
-        };
+        }
+        for location in locations {
+            if let Some(plain) = self.fetch_from(id, &location, size)? {
+                return Ok(plain);
+            }
+        }
+        Err(Deferred(
+            CONTENT_UNAVAILABLE.into(),
+            "its content is no longer on the relay; the other computers are asked to send it \
+             again"
+                .into(),
+        ))
+    }
+
+    /// One chunk from one place on the relay; `None` if that object is gone
+    /// (its place is then forgotten).
+    fn fetch_from(
+        &mut self,
+        id: &ChunkId,
+        location: &ChunkLocation,
+        size: Option<u64>,
+    ) -> Step<Option<Vec<u8>>> {
         let object = crate::format::object_path(&location.client, &location.object);
+        let range = location.offset..location.offset + location.length;
         let sealed = if self.relay.ranged_read() {
-            self.relay
-                .read(
-                    &object,
-                    Some(location.offset..location.offset + location.length),
-                )
-                .map_err(Error::from)?
+            self.relay.read(&object, Some(range)).map_err(Error::from)?
         } else {
             self.relay
                 .read(&object, None)
                 .map_err(Error::from)?
                 .map(|whole| {
-                    let start = usize::try_from(location.offset)
+                    let start = usize::try_from(range.start)
                         .unwrap_or(usize::MAX)
                         .min(whole.len());
-                    let end = usize::try_from(location.offset + location.length)
+                    let end = usize::try_from(range.end)
                         .unwrap_or(usize::MAX)
                         .min(whole.len());
                     whole.slice(start..end)
                 })
         };
         let Some(sealed) = sealed else {
-            return Err(Deferred(
-                "content_unavailable".into(),
-                "part of this file's content is no longer on the relay".into(),
-            ));
+            self.db
+                .forget_object_locations(&location.client, &location.object)
+                .map_err(Error::from)?;
+            return Ok(None);
         };
         self.report.bytes_downloaded += sealed.len() as u64;
         let plain = self
             .codec
             .open_chunk(&location.client, &location.object, id, &sealed)
             .map_err(Error::from)?;
-        if plain.len() as u64 != size {
+        if size.is_some_and(|size| plain.len() as u64 != size) {
             return Err(Deferred(
                 "relay_data_invalid".into(),
                 "a received chunk has the wrong size; nothing was written".into(),
             ));
         }
-        Ok(plain)
+        Ok(Some(plain))
     }
 
     /// Creates the missing parent folders of `path`, remembering them as
@@ -524,7 +669,24 @@ impl Session {
             }
         }
         self.report.conflicts += 1;
+        self.events
+            .conflict(record.path.as_str(), plan.copy.as_str());
         Ok(())
+    }
+}
+
+/// Whether the disk (`now`) still holds what the database says (`expected`).
+fn disk_matches(expected: Option<&FileState>, now: Option<&scan::ScannedEntry>) -> bool {
+    match (expected.map(|e| (e.kind, e)), now) {
+        (None | Some((StateKind::Deleted, _)), None) => true,
+        (Some((StateKind::File, e)), Some(n)) => {
+            n.kind == EntryKind::File
+                && n.size == e.size
+                && n.mtime_ns == e.mtime_ns
+                && n.inode == e.inode
+        }
+        (Some((StateKind::Dir, _)), Some(n)) => n.kind == EntryKind::Dir,
+        _ => false,
     }
 }
 

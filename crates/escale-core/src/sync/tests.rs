@@ -32,6 +32,8 @@ fn records_with_hostile_paths_are_refused_and_the_rest_is_applied() {
                 folder: folder.clone(),
                 relay: relay_url.clone(),
                 client_name: Some("victim".into()),
+                mode: crate::SyncMode::default(),
+                quota: None,
             },
             Passphrase::new(PASSPHRASE.into()),
         ))
@@ -94,6 +96,9 @@ fn records_with_hostile_paths_are_refused_and_the_rest_is_applied() {
             }],
         }],
         records,
+        prefetch: false,
+        requests: Vec::new(),
+        supplies: Vec::new(),
     };
     let head = Head {
         client: forger,
@@ -103,6 +108,7 @@ fn records_with_hostile_paths_are_refused_and_the_rest_is_applied() {
         acks: BTreeMap::new(),
         stored_bytes: sealed.len() as u64,
         updated: 0,
+        retired: Vec::new(),
     };
     std::thread::scope(|scope| {
         scope
