@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use escale_e2e::escale;
 use escale_e2e::world::World;
 
 fn text(bytes: &[u8]) -> String {
@@ -259,12 +260,32 @@ fn quota_holds_while_more_than_the_quota_travels_through_the_relay() {
     };
     let start = Instant::now();
     let daemons: Vec<_> = (0..3).map(|index| world.daemon(index)).collect();
+    // `escale status` shows the running daemon waiting, and for whom; without
+    // the passphrase it reads only the live report, which is quick.
+    let mut waiting_seen = None;
     world.wait_until(
         Duration::from_secs(300),
         "B and C to receive everything",
-        || world.tree(1) == expected && world.tree(2) == expected,
+        || {
+            if waiting_seen.is_none() {
+                let output = escale(&world.computers[0].config)
+                    .args(["status", "--json"])
+                    .output()
+                    .unwrap();
+                let status: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+                let live = &status["repositories"][0]["live"];
+                if live["state"] == "waiting_for_space" {
+                    waiting_seen = Some(live["waiting"].clone());
+                }
+            }
+            world.tree(1) == expected && world.tree(2) == expected
+        },
     );
     let elapsed = start.elapsed();
+    let waiting = waiting_seen.expect("status never showed A waiting for relay space");
+    assert_eq!(waiting["quota"], QUOTA, "{waiting}");
+    let waiting_for = waiting["waiting_for"].as_array().unwrap();
+    assert!(!waiting_for.is_empty(), "{waiting}");
     // Let the last objects be acknowledged and deleted.
     world.wait_until(Duration::from_secs(60), "the relay to empty", || {
         relay_objects(&world) == 0

@@ -54,10 +54,12 @@ enum Command {
     /// SIGTERM): changes are seen as they happen, and the other computers'
     /// changes are polled for, often right after activity, rarely when idle.
     Run {
-        /// Seconds between polls right after activity [default: 2].
+        /// Seconds between polls right after activity, for every synced
+        /// folder [default: the settings' poll_min, else 2].
         #[arg(long, value_name = "SECONDS", value_parser = run::seconds)]
         poll_min: Option<std::time::Duration>,
-        /// Seconds between polls after a long quiet time [default: 90].
+        /// Seconds between polls after a long quiet time, for every synced
+        /// folder [default: the settings' poll_max, else 90].
         #[arg(long, value_name = "SECONDS", value_parser = run::seconds)]
         poll_max: Option<std::time::Duration>,
     },
@@ -166,12 +168,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Join(set_up) => set_up_repository(&config_dir, file, set_up, false).await,
         Command::Sync { names, json } => sync::run(&config_dir, file, names, json).await,
         Command::Run { poll_min, poll_max } => {
-            // The engine holds the defaults; the options only override them.
-            let defaults = escale_core::PollBounds::default();
-            let min = poll_min.unwrap_or(defaults.min);
-            let poll = escale_core::PollBounds {
-                min,
-                max: poll_max.unwrap_or(defaults.max).max(min),
+            let poll = run::PollOverride {
+                min: poll_min,
+                max: poll_max,
             };
             run::run(&config_dir, file, poll).await
         }

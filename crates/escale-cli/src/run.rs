@@ -6,15 +6,22 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
-use escale_core::{ConfigDir, CycleObserver, PollBounds, RunRepository, SyncReport};
+use escale_core::{ConfigDir, Event, EventKind, EventSink, PollBounds, RunRepository};
 use tokio::sync::watch;
 
 use crate::secrets::{self, Prompt};
 
+/// Poll bounds given on the command line; they override the settings.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct PollOverride {
+    pub(crate) min: Option<Duration>,
+    pub(crate) max: Option<Duration>,
+}
+
 pub(crate) async fn run(
     config_dir: &ConfigDir,
     passphrase_file: Option<&Path>,
-    poll: PollBounds,
+    poll: PollOverride,
 ) -> anyhow::Result<ExitCode> {
     // First, so that everything below is in the log file too.
     crate::log_file::start(config_dir);
@@ -27,11 +34,19 @@ pub(crate) async fn run(
         match secrets::passphrase(passphrase_file, Some(config_dir), &repo.name, Prompt::Once)
             .await?
         {
-            Some(passphrase) => repositories.push(RunRepository {
-                name: repo.name.clone(),
-                folder: repo.folder.clone(),
-                passphrase,
-            }),
+            Some(passphrase) => {
+                let settings = PollBounds::of(repo);
+                let min = poll.min.unwrap_or(settings.min);
+                repositories.push(RunRepository {
+                    name: repo.name.clone(),
+                    folder: repo.folder.clone(),
+                    passphrase,
+                    poll: PollBounds {
+                        min,
+                        max: poll.max.unwrap_or(settings.max).max(min),
+                    },
+                });
+            }
             // One repository without a passphrase must not stop the others.
             None => tracing::error!(
                 "{}: no passphrase (set ESCALE_PASSPHRASE, pass --passphrase-file, or save it in \
@@ -49,17 +64,18 @@ pub(crate) async fn run(
         "Syncing {} folder(s) until stopped (Ctrl+C).",
         repositories.len()
     );
-    let report: CycleObserver = Arc::new(print_cycle);
-    escale_core::run(config_dir, repositories, poll, shutdown, report).await?;
+    let log: EventSink = Arc::new(log_event);
+    escale_core::run(config_dir, repositories, shutdown, log).await?;
     tracing::info!("Stopped.");
     Ok(ExitCode::SUCCESS)
 }
 
-/// One line per cycle that did something, and every problem, to standard
-/// error and the log file.
-fn print_cycle(name: &str, result: &escale_core::Result<SyncReport>) {
-    match result {
-        Ok(report) => {
+/// What reaches standard error and the log file: one line per cycle that
+/// did something, every problem, and waits for relay space.
+fn log_event(event: &Event) {
+    let name = &event.repository;
+    match &event.kind {
+        EventKind::CycleDone(report) => {
             if report.changes_sent + report.changes_received > 0 {
                 tracing::info!(
                     "{name}: sent {} change(s), received {} change(s)",
@@ -68,10 +84,37 @@ fn print_cycle(name: &str, result: &escale_core::Result<SyncReport>) {
                 );
             }
             for problem in &report.problems {
-                tracing::warn!("{name}: {}", problem.message);
+                match &problem.path {
+                    Some(path) if !problem.message.contains(path.as_str()) => {
+                        tracing::warn!("{name}: {path}: {}", problem.message);
+                    }
+                    _ => tracing::warn!("{name}: {}", problem.message),
+                }
             }
         }
-        Err(error) => tracing::error!("{name}: {error} (retrying)"),
+        EventKind::Problem(problem) => {
+            tracing::error!("{name}: {} (retrying)", problem.message);
+        }
+        EventKind::WaitingForSpace(usage) => {
+            let who = if usage.waiting_for.is_empty() {
+                String::new()
+            } else {
+                format!("; waiting for {} to receive", usage.waiting_for.join(", "))
+            };
+            tracing::info!(
+                "{name}: waiting for relay space: {} of {} used{who}",
+                crate::sync::human_bytes(usage.used),
+                usage
+                    .quota
+                    .map_or_else(|| "?".to_owned(), crate::sync::human_bytes)
+            );
+        }
+        EventKind::Conflict { path, copy } => {
+            tracing::info!(
+                "{name}: {path} was changed on two computers; the other version is {copy}"
+            );
+        }
+        _ => {}
     }
 }
 

@@ -4,7 +4,7 @@
 use std::io::Write as _;
 use std::path::Path;
 
-use escale_core::{ConfigDir, RepositoryStatus};
+use escale_core::{ConfigDir, LiveStatus, Phase, RepositoryState, RepositoryStatus};
 use serde::Serialize;
 
 use crate::secrets::{self, Prompt};
@@ -56,6 +56,9 @@ pub(crate) async fn print(
         if let Some(error) = &repo.error {
             writeln!(out, "  problem: {}", error.message)?;
         }
+        if let Some(live) = &repo.live {
+            writeln!(out, "  now: {}", describe_live(live))?;
+        }
         if repo.state == "locked" {
             writeln!(
                 out,
@@ -70,7 +73,15 @@ pub(crate) async fn print(
             human_bytes(repo.pending_bytes)
         )?;
         if let Some(bytes) = repo.relay_bytes {
-            writeln!(out, "  on the relay: {}", human_bytes(bytes))?;
+            match repo.quota {
+                Some(quota) => writeln!(
+                    out,
+                    "  on the relay: {} of {} allowed",
+                    human_bytes(bytes),
+                    human_bytes(quota)
+                )?,
+                None => writeln!(out, "  on the relay: {}", human_bytes(bytes))?,
+            }
         }
         for client in &repo.clients {
             let lacks = if client.lacks_files == 0 {
@@ -86,4 +97,67 @@ pub(crate) async fn print(
         }
     }
     Ok(())
+}
+
+/// One line on what a running Escale is doing with a repository.
+fn describe_live(live: &LiveStatus) -> String {
+    let running = format!("(process {})", live.pid);
+    match live.state {
+        RepositoryState::Syncing => match &live.progress {
+            Some(progress) => {
+                let what = match progress.phase {
+                    Phase::Sending => "sending",
+                    Phase::Receiving => "receiving",
+                    _ => "syncing",
+                };
+                let bytes = if progress.bytes_total > 0 {
+                    format!(
+                        ", {} of {}",
+                        human_bytes(progress.bytes_done),
+                        human_bytes(progress.bytes_total)
+                    )
+                } else {
+                    String::new()
+                };
+                let current = progress
+                    .current
+                    .as_deref()
+                    .map(|path| format!(" — {path}"))
+                    .unwrap_or_default();
+                format!(
+                    "{what} {} of {}{bytes}{current} {running}",
+                    progress.files_done, progress.files_total
+                )
+            }
+            None => format!("syncing {running}"),
+        },
+        RepositoryState::WaitingForSpace => match &live.waiting {
+            Some(usage) => {
+                let holders: Vec<String> = usage
+                    .holders
+                    .iter()
+                    .filter(|holder| holder.bytes > 0)
+                    .map(|holder| format!("{} {}", holder.name, human_bytes(holder.bytes)))
+                    .collect();
+                let waiting_for = if usage.waiting_for.is_empty() {
+                    String::new()
+                } else {
+                    format!("; waiting for {} to receive", usage.waiting_for.join(", "))
+                };
+                format!(
+                    "waiting for relay space: {} of {} used ({}){waiting_for} {running}",
+                    human_bytes(usage.used),
+                    usage.quota.map_or_else(|| "?".to_owned(), human_bytes),
+                    holders.join(", ")
+                )
+            }
+            None => format!("waiting for relay space {running}"),
+        },
+        RepositoryState::Paused => format!("paused {running}"),
+        RepositoryState::Error => match &live.last_problem {
+            Some(problem) => format!("retrying after an error: {} {running}", problem.message),
+            None => format!("retrying after an error {running}"),
+        },
+        _ => format!("up to date, watching for changes {running}"),
+    }
 }

@@ -420,6 +420,19 @@ impl RepositoryConfig {
         if self.name.trim() != self.name {
             return Err(invalid("the name starts or ends with a space"));
         }
+        // The name is also the name of its state folder, on every system.
+        if self
+            .name
+            .chars()
+            .any(|c| matches!(c, '/' | '\\' | '<' | '>' | ':' | '"' | '|' | '?' | '*'))
+            || self.name == "."
+            || self.name == ".."
+            || self.name.ends_with('.')
+        {
+            return Err(invalid(
+                "the name cannot contain / \\ < > : \" | ? * or end with a dot",
+            ));
+        }
         if !self.folder.is_absolute() {
             return Err(invalid("the local folder must be a full path"));
         }
@@ -567,6 +580,10 @@ mod tests {
             RepositoryConfig::new(" padded", "/a", "file:///r"),
             RepositoryConfig::new("x".repeat(65), "/a", "file:///r"),
             RepositoryConfig::new("tab\there", "/a", "file:///r"),
+            RepositoryConfig::new("../escape", "/a", "file:///r"),
+            RepositoryConfig::new("a/b", "/a", "file:///r"),
+            RepositoryConfig::new("..", "/a", "file:///r"),
+            RepositoryConfig::new("what?", "/a", "file:///r"),
             RepositoryConfig::new("rel", "relative/path", "file:///r"),
             RepositoryConfig::new("norelay", "/a", " "),
             RepositoryConfig::new("secret", "/a", "ftp://ana:hunter2@ftp.example.com/x"),

@@ -10,12 +10,12 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::sync::{Problem, SyncReport};
 
 /// Where a repository is at.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum RepositoryState {
@@ -36,7 +36,7 @@ pub enum RepositoryState {
 }
 
 /// What a cycle is doing.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum Phase {
@@ -47,7 +47,7 @@ pub enum Phase {
 }
 
 /// Progress of the current phase.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct Progress {
     /// The phase.
@@ -65,7 +65,7 @@ pub struct Progress {
 }
 
 /// One computer's data on the relay.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Holder {
     /// The computer's name.
     pub name: String,
@@ -74,7 +74,7 @@ pub struct Holder {
 }
 
 /// How full the relay is, and why.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct RelayUsage {
     /// Bytes all computers keep on the relay.
@@ -107,7 +107,8 @@ pub enum EventKind {
         /// Where the other version was kept.
         copy: String,
     },
-    /// Something needs attention (one file, or the whole cycle).
+    /// A cycle failed as a whole (the repository is then in state `error`
+    /// or `paused`). Problems with single files come in the cycle's report.
     Problem(Problem),
     /// The relay is full: this computer waits.
     WaitingForSpace(RelayUsage),
@@ -230,7 +231,7 @@ impl Events {
         self.emit(EventKind::WaitingForSpace(usage));
     }
 
-    /// A problem with one file or the cycle.
+    /// A cycle failed.
     pub(crate) fn problem(&self, problem: &Problem) {
         self.emit(EventKind::Problem(problem.clone()));
     }

@@ -50,6 +50,7 @@ mod filter;
 mod format;
 mod ids;
 mod keyring;
+mod live;
 mod path;
 // The relay layer's full API (paths, descriptions) serves the network
 // backends that come next; the file backend alone does not use all of it.
@@ -68,7 +69,7 @@ pub use config::{
     RuleMode, SyncMode,
 };
 pub use crypto::CryptoError;
-pub use daemon::{CycleObserver, PollBounds, RunRepository, run};
+pub use daemon::{PollBounds, RunRepository, run};
 pub use error::{Error, ErrorKind, Result};
 pub use events::{
     Event, EventKind, EventSink, Holder, Phase, Progress, RelayUsage, RepositoryState,
@@ -76,6 +77,7 @@ pub use events::{
 pub use format::FormatError;
 pub use ids::{ClientId, InvalidId, ObjectId, RepositoryId};
 pub use keyring::{save_passphrase, saved_passphrase};
+pub use live::LiveStatus;
 pub use relay::{RelayError, RelayErrorKind};
 pub use state::StateError;
 

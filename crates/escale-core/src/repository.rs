@@ -167,23 +167,26 @@ pub async fn sync(
     name: &str,
     passphrase: Passphrase,
 ) -> Result<SyncReport> {
-    sync_until(config_dir, name, passphrase, Arc::default(), None).await
+    sync_until(config_dir, name, passphrase, Arc::default(), None, None).await
 }
 
 /// [`sync`] that stops at the next safe point once `stop` is set, reusing
-/// the keys in `keys` while the header is unchanged.
+/// the keys in `keys` while the header is unchanged, and telling `events`
+/// what it does.
 pub(crate) async fn sync_until(
     config_dir: &ConfigDir,
     name: &str,
     passphrase: Passphrase,
     stop: Arc<AtomicBool>,
     keys: Option<KeyCache>,
+    events: Option<crate::events::EventSink>,
 ) -> Result<SyncReport> {
     let config_dir = config_dir.clone();
     let name = name.to_owned();
     blocking(move |runtime| {
         let mut session = open_session(&config_dir, &name, &passphrase, runtime, keys.as_ref())?;
         session.stop = stop;
+        session.events = crate::events::Events::new(&name, events);
         session.run()
     })
     .await
@@ -364,12 +367,14 @@ pub(crate) async fn heads_fingerprint(config_dir: &ConfigDir, name: &str) -> Res
 }
 
 /// Where a repository's state database lives.
+/// The folder of repository `name`'s local state (its name is validated
+/// to be a plain folder name).
+pub(crate) fn state_dir(config_dir: &ConfigDir, name: &str) -> PathBuf {
+    config_dir.path().join("state").join(name)
+}
+
 fn state_path(config_dir: &ConfigDir, name: &str) -> PathBuf {
-    config_dir
-        .path()
-        .join("state")
-        .join(name)
-        .join("state.sqlite3")
+    state_dir(config_dir, name).join("state.sqlite3")
 }
 
 fn local_io(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
@@ -549,6 +554,11 @@ pub struct RepositoryStatus {
     pub clients: Vec<ClientStatus>,
     /// Why `state` is `error` or `paused`.
     pub error: Option<StatusError>,
+    /// What a running Escale (`escale run` or the desktop app) is doing
+    /// with it right now, if one is.
+    pub live: Option<crate::live::LiveStatus>,
+    /// The repository's quota on the relay, in bytes.
+    pub quota: Option<u64>,
 }
 
 /// An error in a status report, as `{code, message}`.
@@ -631,6 +641,8 @@ async fn status_unpaused(
             relay_bytes: None,
             clients: Vec::new(),
             error: None,
+            live: crate::live::read(&config_dir, &name),
+            quota: repo.quota.map(|quota| quota.0),
         };
         let Some(passphrase) = passphrase else {
             return Ok(report);

@@ -55,7 +55,7 @@ pub struct SyncReport {
 
 /// Something that went wrong for one file or one relay file. A cycle goes
 /// on after a problem; the affected item is retried at the next cycle.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct Problem {
     /// The path concerned, when the problem is about one local path.
     pub path: Option<String>,
@@ -74,7 +74,7 @@ impl Problem {
         }
     }
 
-    fn from_error(path: Option<&str>, error: &Error) -> Self {
+    pub(crate) fn from_error(path: Option<&str>, error: &Error) -> Self {
         Problem::new(path, error.code(), error.to_string())
     }
 }

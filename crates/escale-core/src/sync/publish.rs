@@ -372,7 +372,7 @@ impl Session {
             }
             if !announced {
                 let usage = self.usage_report()?;
-                tracing::info!(
+                tracing::debug!(
                     used = usage.used,
                     quota = usage.quota,
                     "waiting for relay space"

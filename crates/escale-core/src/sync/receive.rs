@@ -181,9 +181,9 @@ impl Session {
                     self.needs
                         .push((*content, record.path.clone(), record.version.clone()));
                 }
-                let problem = Problem::new(Some(record.path.as_str()), &code, message);
-                self.events.problem(&problem);
-                self.report.problems.push(problem);
+                self.report
+                    .problems
+                    .push(Problem::new(Some(record.path.as_str()), &code, message));
                 complete = false;
             }
         }
