@@ -221,20 +221,28 @@ fn size_of(dir: &Path) -> u64 {
         .sum()
 }
 
-/// A running `escale run`, killed when dropped.
+/// A running `escale run` (or any long-running process), killed when dropped.
 pub struct Daemon(Child);
 
 impl Daemon {
     /// Starts `escale run ARGS` with settings folder `config`.
     pub fn start(config: &Path, args: &[&str]) -> Daemon {
-        let child = escale(config)
+        let mut command = escale(config);
+        command
             .env("ESCALE_PASSPHRASE", PASSPHRASE)
             .arg("run")
-            .args(args)
-            .stdin(Stdio::null())
-            .spawn()
-            .expect("escale run can be started");
-        Daemon(child)
+            .args(args);
+        Daemon::spawn(command)
+    }
+
+    /// Starts `command`, with no input.
+    pub fn spawn(mut command: Command) -> Daemon {
+        Daemon(
+            command
+                .stdin(Stdio::null())
+                .spawn()
+                .expect("the daemon can be started"),
+        )
     }
 
     /// The process identifier.
@@ -242,12 +250,25 @@ impl Daemon {
         self.0.id()
     }
 
-    /// Stops it with SIGTERM and waits for it to exit.
-    pub fn stop(mut self) {
-        let _ = Command::new("kill")
+    /// Stops it with SIGTERM, waits for it to exit (at most 30 s), and
+    /// returns whether it exited cleanly.
+    pub fn stop(mut self) -> bool {
+        let sent = Command::new("kill")
             .args(["-TERM", &self.0.id().to_string()])
-            .status();
-        let _ = self.0.wait();
+            .status()
+            .expect("kill can be started");
+        assert!(sent.success(), "SIGTERM could not be sent");
+        let start = Instant::now();
+        loop {
+            if let Some(status) = self.0.try_wait().expect("the daemon can be waited for") {
+                return status.success();
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(30),
+                "the daemon did not stop within 30 s of SIGTERM"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 }
 

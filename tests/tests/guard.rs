@@ -6,9 +6,10 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::Output;
 use std::time::{Duration, Instant};
 
+use escale_e2e::world::Daemon;
 use escale_e2e::{escale, set_up_command};
 use serde_json::Value;
 
@@ -276,45 +277,14 @@ fn a_few_deletions_are_sent_without_asking() {
     assert!(!left.contains(&"note-01.txt".to_owned()));
 }
 
-/// A running `escale run`, with its standard error in a file; killed if
-/// the test ends early.
-struct Daemon(Child);
-
-impl Daemon {
-    fn start(config: &Path, stderr: &Path) -> Daemon {
-        let child = escale(config)
-            .env("ESCALE_PASSPHRASE", PASSPHRASE)
-            .args(["run", "--poll-min", "0.2", "--poll-max", "1"])
-            .stdin(Stdio::null())
-            .stderr(fs::File::create(stderr).unwrap())
-            .spawn()
-            .unwrap();
-        Daemon(child)
-    }
-
-    /// SIGTERM, then waits for the exit; returns whether it was clean.
-    fn stop(mut self) -> bool {
-        let sent = Command::new("kill")
-            .args(["-TERM", &self.0.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(sent.success());
-        let start = Instant::now();
-        loop {
-            if let Some(status) = self.0.try_wait().unwrap() {
-                return status.success();
-            }
-            assert!(start.elapsed() < Duration::from_secs(30), "did not stop");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
+/// `escale run` with fast polls, its standard error to `stderr`.
+fn start_daemon(config: &Path, stderr: &Path) -> Daemon {
+    let mut command = escale(config);
+    command
+        .env("ESCALE_PASSPHRASE", PASSPHRASE)
+        .args(["run", "--poll-min", "0.2", "--poll-max", "1"])
+        .stderr(fs::File::create(stderr).unwrap());
+    Daemon::spawn(command)
 }
 
 #[test]
@@ -322,7 +292,7 @@ fn the_daemon_pauses_and_resumes_once_the_deletions_are_confirmed() {
     let world = World::with_files(2);
     empty_but(world.folder(0), &["note-01.txt"]);
     let stderr = world.dir.path().join("daemon-stderr.txt");
-    let daemon = Daemon::start(world.config(0), &stderr);
+    let daemon = start_daemon(world.config(0), &stderr);
 
     world.wait_until("the daemon pauses", || world.status(0)["state"] == "paused");
     world.sync_ok(1);

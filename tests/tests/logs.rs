@@ -6,9 +6,10 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Output, Stdio};
 use std::time::{Duration, Instant};
 
+use escale_e2e::world::Daemon;
 use escale_e2e::{escale, set_up_command};
 
 /// A passphrase no message could contain by chance.
@@ -17,43 +18,16 @@ const PASSPHRASE: &str = "Zq8-distinctive-passphrase-4471";
 /// A wrong one, as distinctive: error paths must not echo it either.
 const WRONG: &str = "Wrong-distinctive-passphrase-9932";
 
-/// A running `escale run` with its standard error in a file; killed if the
-/// test ends early.
-struct Daemon(Child);
-
-impl Daemon {
-    fn start(config: &Path, passphrase: &str, stderr: &Path) -> Daemon {
-        let child = escale(config)
-            .env("ESCALE_PASSPHRASE", passphrase)
-            .args(["run", "--poll-min", "0.2", "--poll-max", "1"])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(fs::File::create(stderr).unwrap())
-            .spawn()
-            .unwrap();
-        Daemon(child)
-    }
-
-    /// SIGTERM, then waits for the exit.
-    fn stop(mut self) {
-        let sent = Command::new("kill")
-            .args(["-TERM", &self.0.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(sent.success());
-        let start = Instant::now();
-        while self.0.try_wait().unwrap().is_none() {
-            assert!(start.elapsed() < Duration::from_secs(30), "did not stop");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
+/// `escale run` with fast polls and `passphrase`, its standard error to
+/// `stderr`.
+fn start_daemon(config: &Path, passphrase: &str, stderr: &Path) -> Daemon {
+    let mut command = escale(config);
+    command
+        .env("ESCALE_PASSPHRASE", passphrase)
+        .args(["run", "--poll-min", "0.2", "--poll-max", "1"])
+        .stdout(Stdio::null())
+        .stderr(fs::File::create(stderr).unwrap());
+    Daemon::spawn(command)
 }
 
 /// Waits until `done` holds, checking every 100 ms.
@@ -146,8 +120,8 @@ fn the_daemon_logs_to_a_file_and_no_passphrase_is_ever_written() {
     // A's daemon syncs a change; B's has the wrong passphrase and says so.
     let stderr_a = dir.path().join("stderr-a.txt");
     let stderr_b = dir.path().join("stderr-b.txt");
-    let daemon_a = Daemon::start(&config_a, PASSPHRASE, &stderr_a);
-    let daemon_b = Daemon::start(&config_b, WRONG, &stderr_b);
+    let daemon_a = start_daemon(&config_a, PASSPHRASE, &stderr_a);
+    let daemon_b = start_daemon(&config_b, WRONG, &stderr_b);
     let log_a = config_a.join("logs/escale.log");
     let log_b = config_b.join("logs/escale.log");
     wait_until("A's daemon starts", || read(&log_a).contains("Syncing 1"));

@@ -131,16 +131,5 @@ fn print_human(outcomes: &[Outcome]) {
 
 /// Sizes in the units people read: 1.5 MB, not 1572864.
 pub(crate) fn human_bytes(bytes: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "kB", "MB", "GB", "TB"];
-    let mut value = bytes as f64;
-    let mut unit = 0;
-    while value >= 1000.0 && unit + 1 < UNITS.len() {
-        value /= 1000.0;
-        unit += 1;
-    }
-    if unit == 0 {
-        format!("{bytes} B")
-    } else {
-        format!("{value:.1} {}", UNITS[unit])
-    }
+    escale_core::ByteSize::approximate(bytes)
 }
