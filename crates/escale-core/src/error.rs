@@ -180,6 +180,14 @@ pub enum Error {
     )]
     NothingToConfirm(String),
 
+    /// Another Escale process is syncing this repository right now (say,
+    /// `escale run` and the desktop app at once).
+    #[error(
+        "another Escale process is syncing \"{0}\" on this computer right now; \
+         this one waits for its turn"
+    )]
+    Busy(String),
+
     /// Another computer retired this one from the repository.
     #[error(
         "this computer was retired from \"{repository}\" by {by}; remove this synced \
@@ -220,6 +228,7 @@ impl Error {
             Error::Keyring(_) => ErrorKind::Keyring,
             Error::Stopped => ErrorKind::Stopped,
             Error::MassDeletion { .. } => ErrorKind::MassDeletion,
+            Error::Busy(_) => ErrorKind::Busy,
         }
     }
 
@@ -265,6 +274,8 @@ pub enum ErrorKind {
     /// The repository paused because many synced files vanished at once;
     /// a person must reconnect the drive or confirm the deletions.
     MassDeletion,
+    /// Another process is syncing the same repository; try again later.
+    Busy,
 }
 
 impl ErrorKind {
@@ -286,6 +297,7 @@ impl ErrorKind {
             ErrorKind::Keyring => "keyring_unavailable",
             ErrorKind::Stopped => "stopped",
             ErrorKind::MassDeletion => "mass_deletion",
+            ErrorKind::Busy => "busy",
         }
     }
 
@@ -305,7 +317,7 @@ impl ErrorKind {
             // Retrying sends nothing until a person acts; the daemon still
             // looks again later, which is how a confirmation is picked up.
             | ErrorKind::MassDeletion => false,
-            ErrorKind::DiskFull | ErrorKind::Io | ErrorKind::Stopped => true,
+            ErrorKind::DiskFull | ErrorKind::Io | ErrorKind::Stopped | ErrorKind::Busy => true,
             ErrorKind::Relay(kind) => kind.is_retryable(),
         }
     }
@@ -342,6 +354,7 @@ mod tests {
             ErrorKind::Keyring,
             ErrorKind::Stopped,
             ErrorKind::MassDeletion,
+            ErrorKind::Busy,
         ];
         let mut codes: Vec<_> = kinds.iter().map(|k| k.code()).collect();
         for code in &codes {

@@ -23,6 +23,7 @@
 
 mod error;
 mod file;
+mod opendal;
 mod url;
 
 #[cfg(test)]
@@ -36,6 +37,7 @@ use bytes::Bytes;
 
 pub use error::{RelayError, RelayErrorKind};
 pub(crate) use file::FileRelay;
+pub(crate) use opendal::{OpendalRelay, Secrets};
 pub(crate) use url::RelayUrl;
 
 /// A path inside the relay: `/`-separated and relative to the relay root.
@@ -233,13 +235,31 @@ pub(crate) trait Relay: Send + Sync + fmt::Debug {
     /// Creates a folder and any missing parents; a folder that already
     /// exists is success, so that clients racing to create it both succeed.
     async fn create_dir(&self, path: &RelayPath) -> Result<(), RelayError>;
+
+    /// Removes what interrupted writes of this backend left in `dir` (not
+    /// in its subfolders). Called by a client on its own folders only, at
+    /// the start of a cycle, when none of its own writes can be under way:
+    /// a killed upload then takes no relay space for long. Backends whose
+    /// writes leave nothing behind keep this default.
+    async fn clear_leftovers(&self, _dir: &RelayPath) -> Result<(), RelayError> {
+        Ok(())
+    }
 }
 
-/// Opens the backend for `url`.
+/// Opens the backend for `url`, with the secrets of the environment
+/// ([`Secrets::from_env`]).
 ///
-/// Only `file://` relays exist in this version; every other kind is
-/// refused with [`RelayErrorKind::Unsupported`] until its backend lands.
+/// `file://`, WebDAV and S3 relays exist in this version; every other kind
+/// is refused with [`RelayErrorKind::Unsupported`] until its backend lands.
 pub(crate) fn open(url: &RelayUrl) -> Result<Arc<dyn Relay>, RelayError> {
+    open_with(url, &Secrets::from_env())
+}
+
+/// [`open`] with the secrets given.
+pub(crate) fn open_with(url: &RelayUrl, secrets: &Secrets) -> Result<Arc<dyn Relay>, RelayError> {
+    if let Some(relay) = OpendalRelay::open(url, secrets) {
+        return Ok(Arc::new(relay?));
+    }
     match url {
         RelayUrl::File { root } => Ok(Arc::new(FileRelay::new(root.clone())?)),
         other => Err(RelayError::new(

@@ -184,12 +184,36 @@ pub(crate) async fn sync_until(
     let config_dir = config_dir.clone();
     let name = name.to_owned();
     blocking(move |runtime| {
+        let _lock = lock_repository(&config_dir, &name)?;
         let mut session = open_session(&config_dir, &name, &passphrase, runtime, keys.as_ref())?;
         session.stop = stop;
         session.events = crate::events::Events::new(&name, events);
         session.run()
     })
     .await
+}
+
+/// Takes the lock that lets one process at a time sync repository `name`
+/// on this computer; released when the returned file is dropped (or the
+/// process ends, however it ends). `None` when the repository has no
+/// state yet: opening it then reports that clearly.
+fn lock_repository(config_dir: &ConfigDir, name: &str) -> Result<Option<std::fs::File>> {
+    let dir = state_dir(config_dir, name);
+    if !dir.is_dir() {
+        return Ok(None);
+    }
+    let path = dir.join("lock");
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(local_io(&path))?;
+    match file.try_lock() {
+        Ok(()) => Ok(Some(file)),
+        Err(std::fs::TryLockError::WouldBlock) => Err(Error::Busy(name.to_owned())),
+        Err(std::fs::TryLockError::Error(source)) => Err(Error::LocalIo { path, source }),
+    }
 }
 
 /// Replaces the passphrase: the master key is wrapped again, nothing else

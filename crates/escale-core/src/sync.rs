@@ -152,8 +152,8 @@ impl Session {
 const HEAD_REFRESH_SECS: i64 = 3600;
 
 /// An unanswered request is repeated after this long (seconds): the
-/// clients that could answer may have been away.
-const REQUEST_AGAIN_SECS: i64 = 3600;
+/// clients that could answer may have been away, or have lost track of it.
+const REQUEST_AGAIN_SECS: i64 = 600;
 
 /// Staged chunks no record used are deleted after this long (seconds).
 const STAGING_KEEP_SECS: i64 = 7 * 86_400;
@@ -174,6 +174,16 @@ impl Session {
         // are fetched again. Cleared before and after, so none stays, also
         // when the cycle fails or is stopped.
         self.clear_temporaries()?;
+        // This process alone syncs this client now (see the lock in
+        // `repository::sync_until`): whatever a killed upload left in the
+        // client's own folders on the relay can go.
+        for dir in [
+            format::client_dir(&self.me),
+            format::journal_dir(&self.me),
+            format::objects_dir(&self.me),
+        ] {
+            self.relay.clear_leftovers(&dir)?;
+        }
         // Read at every cycle: the rules may have changed since the last.
         let (filter, warnings) = crate::filter::Filter::load(&self.settings);
         self.filter = filter;
@@ -244,8 +254,8 @@ impl Session {
                 .get(&content)
                 .is_some_and(|when| now - when < REQUEST_AGAIN_SECS);
             if !asked_recently {
+                // Recorded as asked once the batch is out (see `commit`).
                 outbox.requests.push(content);
-                self.db.put_request(&content, now)?;
             }
         }
         for content in open.keys() {

@@ -486,10 +486,21 @@ pub(crate) async fn many_entries_listed_completely(ctx: &Ctx) {
 /// `$setup` is an `async fn() -> Option<Fixture>`; `None` skips the checks
 /// (the backend's server is not available here), so suites for network
 /// backends can live beside the code and run wherever the servers do.
+/// Suites that need outside servers add `ignore = "reason"`, so that a
+/// plain `cargo test` reports them as ignored rather than as passed; they
+/// run with `cargo test -- --ignored`.
 macro_rules! relay_conformance_tests {
     ($setup:path, many_entries = $many:expr) => {
+        $crate::relay::conformance::relay_conformance_tests!(@all [] $setup, $many);
+    };
+    ($setup:path, many_entries = $many:expr, ignore = $reason:literal) => {
         $crate::relay::conformance::relay_conformance_tests!(
-            @checks $setup, $many;
+            @all [ignore = $reason] $setup, $many
+        );
+    };
+    (@all [$($attr:meta)*] $setup:path, $many:expr) => {
+        $crate::relay::conformance::relay_conformance_tests!(
+            @checks [$($attr)*] $setup, $many;
             list_files_and_folders,
             read_whole_and_ranges,
             write_new_and_overwrite,
@@ -503,24 +514,30 @@ macro_rules! relay_conformance_tests {
             many_entries_listed_completely,
         );
     };
-    (@checks $setup:path, $many:expr; $($check:ident),+ $(,)?) => {
+    (@checks $attrs:tt $setup:path, $many:expr; $($check:ident),+ $(,)?) => {
         $(
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $check() {
-                let Some(fixture) = $setup().await else {
-                    eprintln!("skipped: the backend for {} is not available", stringify!($setup));
-                    return;
-                };
-                let ctx = $crate::relay::conformance::Ctx::new(
-                    ::std::sync::Arc::clone(&fixture.relay),
-                    $many,
-                )
-                .await;
-                $crate::relay::conformance::$check(&ctx).await;
-                drop(ctx);
-                drop(fixture);
-            }
+            $crate::relay::conformance::relay_conformance_tests!(
+                @one $attrs $setup, $many, $check
+            );
         )+
+    };
+    (@one [$($attr:meta)*] $setup:path, $many:expr, $check:ident) => {
+        $(#[$attr])*
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn $check() {
+            let Some(fixture) = $setup().await else {
+                eprintln!("skipped: the backend for {} is not available", stringify!($setup));
+                return;
+            };
+            let ctx = $crate::relay::conformance::Ctx::new(
+                ::std::sync::Arc::clone(&fixture.relay),
+                $many,
+            )
+            .await;
+            $crate::relay::conformance::$check(&ctx).await;
+            drop(ctx);
+            drop(fixture);
+        }
     };
 }
 pub(crate) use relay_conformance_tests;

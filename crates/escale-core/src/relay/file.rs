@@ -209,11 +209,48 @@ impl Relay for FileRelay {
         .await
     }
 
+    async fn clear_leftovers(&self, dir: &RelayPath) -> Result<(), RelayError> {
+        let local = self.local(dir)?;
+        blocking(move || {
+            let entries = match fs::read_dir(&local) {
+                Ok(entries) => entries,
+                Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(()),
+                Err(err) => return Err(RelayError::from_io(err, &folder(&local))),
+            };
+            for entry in entries.flatten() {
+                let is_temporary = entry
+                    .file_name()
+                    .to_str()
+                    .is_some_and(|name| name.starts_with(TEMP_PREFIX));
+                if is_temporary && entry.file_type().is_ok_and(|kind| kind.is_file()) {
+                    match fs::remove_file(entry.path()) {
+                        Err(err) if err.kind() != io::ErrorKind::NotFound => {
+                            return Err(RelayError::from_io(err, &file(&entry.path())));
+                        }
+                        _ => {}
+                    }
+                }
+            }
+            Ok(())
+        })
+        .await
+    }
+
     async fn create_dir(&self, path: &RelayPath) -> Result<(), RelayError> {
         let local = self.local(path)?;
         let (root, path) = (self.root.clone(), path.clone());
         blocking(move || {
             refuse_links(&root, &path)?;
+            // Never the relay folder itself: when a network share is
+            // unmounted, its mount point is an empty local folder, or gone,
+            // and recreating the relay there would fill the local disk with
+            // what the other computers never see.
+            if !root.is_dir() {
+                return Err(RelayError::from_io(
+                    io::Error::from(io::ErrorKind::NotFound),
+                    &format!("the relay folder {}", root.display()),
+                ));
+            }
             // `create_dir_all` succeeds when another client made the folder
             // in the meantime, which is what racing clients need.
             fs::create_dir_all(&local).map_err(|err| match err.kind() {
@@ -452,6 +489,40 @@ mod tests {
             .unwrap_err();
         assert!(err.to_string().contains("taken"), "{err}");
         assert!(temporaries(tmp.path()).is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_vanished_relay_folder_is_never_recreated() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path().join("share");
+        fs::create_dir(&root).unwrap();
+        let relay = FileRelay::new(root.clone()).unwrap();
+        fs::remove_dir(&root).unwrap();
+        let error = relay.create_dir(&path("clients/x")).await.unwrap_err();
+        assert_eq!(error.kind(), RelayErrorKind::NotFound);
+        assert!(error.to_string().contains("does not exist"), "{error}");
+        assert!(!root.exists(), "the unmounted relay folder was recreated");
+    }
+
+    #[tokio::test]
+    async fn clearing_leftovers_removes_every_temporary_of_the_folder_only() {
+        let tmp = tempfile::tempdir().unwrap();
+        let relay = relay_in(&tmp);
+        fs::create_dir_all(tmp.path().join("own/journal")).unwrap();
+        let fresh = tmp
+            .path()
+            .join(format!("own/{TEMP_PREFIX}0123456789abcdef"));
+        let deeper = tmp
+            .path()
+            .join(format!("own/journal/{TEMP_PREFIX}0123456789abcdef"));
+        fs::write(&fresh, b"killed mid-write a second ago").unwrap();
+        fs::write(&deeper, b"not this folder").unwrap();
+        fs::write(tmp.path().join("own/head.0"), b"kept").unwrap();
+        relay.clear_leftovers(&path("own")).await.unwrap();
+        assert!(!fresh.exists(), "a fresh leftover was kept");
+        assert!(deeper.exists(), "a subfolder was cleared too");
+        assert!(tmp.path().join("own/head.0").exists());
+        relay.clear_leftovers(&path("missing")).await.unwrap();
     }
 
     #[tokio::test]

@@ -275,9 +275,32 @@ impl Session {
                 std::mem::take(&mut outbox.supplies),
             )
         };
+        let me = self.me;
+        let objects = std::mem::take(&mut outbox.objects);
+        // The objects are on the relay: recorded before the batch that
+        // announces them, so that a crash in between cannot make the clean
+        // up delete objects a published batch refers to. Unannounced, they
+        // are deleted once a batch of this number is acknowledged.
+        self.db.transaction(|db| {
+            for object in &objects {
+                db.put_own_object(&object.id, seq, object.size)?;
+                for chunk in &object.chunks {
+                    db.put_chunk_location(
+                        &chunk.id,
+                        &ChunkLocation {
+                            client: me,
+                            object: object.id,
+                            offset: chunk.offset,
+                            length: chunk.length,
+                        },
+                    )?;
+                }
+            }
+            Ok(())
+        })?;
         let batch = Batch {
             seq,
-            objects: outbox.objects.clone(),
+            objects,
             records: outgoing
                 .iter()
                 .map(|o| WireRecord::from(&o.record))
@@ -292,29 +315,22 @@ impl Session {
             Bytes::from(self.codec.seal_batch(&self.me, &batch)),
         )?;
         self.db.set_meta("journal", &seq.to_string())?;
-        self.write_head(outbox.uploaded)?;
+        self.write_head(0)?;
 
         let bytes: u64 = outgoing.iter().map(|o| o.state.size).sum();
         let count = outgoing.len() as u64;
-        let me = self.me;
-        let objects = std::mem::take(&mut outbox.objects);
+        let now = crate::sync::now_ns() / 1_000_000_000;
+        // What the batch says is remembered only once it is out: a request
+        // or a supply lost to a crash before would never be repeated.
         self.db.transaction(|db| {
             for change in &outgoing {
                 db.put_file(&change.state)?;
             }
-            for object in &objects {
-                db.put_own_object(&object.id, seq, object.size)?;
-                for chunk in &object.chunks {
-                    db.put_chunk_location(
-                        &chunk.id,
-                        &ChunkLocation {
-                            client: me,
-                            object: object.id,
-                            offset: chunk.offset,
-                            length: chunk.length,
-                        },
-                    )?;
-                }
+            for content in &batch.requests {
+                db.put_request(content, now)?;
+            }
+            for content in &batch.supplies {
+                db.remove_wanted(content)?;
             }
             db.put_own_batch(seq, count, bytes)
         })?;
@@ -444,7 +460,10 @@ impl Session {
                 else {
                     continue;
                 };
-                if differs(Some(&state), &entry) {
+                // Only the size is compared: a path marked for publishing
+                // again (after a crossed edit) differs by its time but may
+                // hold the content all the same; reading it tells for sure.
+                if entry.size != state.size {
                     continue;
                 }
                 held = true;
@@ -454,10 +473,11 @@ impl Session {
                 if let Some((found, _)) = self.read_and_pack(&entry, outbox, true)?
                     && found == content
                 {
+                    // Forgotten when the batch that carries it is committed.
                     outbox.supplies.push(content);
-                    self.db.remove_wanted(&content)?;
+                    break;
                 }
-                break;
+                held = false;
             }
             if !held {
                 // Not this client's to answer.

@@ -109,6 +109,14 @@ impl RelayIo {
         })
     }
 
+    /// Removes the backend's leftovers of interrupted writes in `dir`.
+    pub(crate) fn clear_leftovers(&self, dir: &RelayPath) -> Result<(), RelayError> {
+        self.retrying(|relay| {
+            let dir = dir.clone();
+            async move { relay.clear_leftovers(&dir).await }
+        })
+    }
+
     /// Whether ranged reads are supported.
     pub(crate) fn ranged_read(&self) -> bool {
         self.relay.capabilities().ranged_read

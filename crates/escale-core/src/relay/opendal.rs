@@ -1,0 +1,880 @@
+//! The WebDAV and S3 backends, over Apache OpenDAL.
+//!
+//! One [`OpendalRelay`] wraps an [`opendal::Operator`] for either service;
+//! what differs between them is decided when the operator is built
+//! ([`OpendalRelay::webdav`], [`OpendalRelay::s3`]) and in a few places
+//! where the services disagree on the [`Relay`] contract:
+//!
+//! - **Missing folders.** OpenDAL lists a missing folder as empty and
+//!   deletes a missing file without complaint; the contract wants
+//!   [`RelayErrorKind::NotFound`] for both, so an empty listing is checked
+//!   with a `stat`, and a delete is preceded by one.
+//! - **Writes into a missing folder.** nginx (`create_full_put_path`) and
+//!   S3 create the folder on the way, Apache answers 409. The contract
+//!   wants `NotFound` everywhere, so a write first checks that its folder
+//!   exists, unless this relay has already seen it (made or listed it);
+//!   a 409 from the server drops it from that memory. The relay root is
+//!   the exception: it is created on the first write into it, since a new
+//!   network relay starts as a folder nobody has made yet.
+//! - **Sizes.** Every upload is checked with a `stat` afterwards and fails
+//!   as [`RelayErrorKind::Interrupted`] (retried) when the stored size
+//!   differs from what was sent.
+//! - **Folders on S3** are zero-byte `name/` marker objects, made for every
+//!   level by [`Relay::create_dir`] so that each one can be checked alone.
+//!
+//! TLS is rustls with the *ring* provider, given to reqwest as a ready
+//! configuration: the server's certificate is checked against the system's
+//! trust roots plus, when `ESCALE_CA_FILE` names a PEM file, the
+//! certificates in it (a private CA, or the test servers' CA). Verification
+//! is never turned off. No process-wide crypto provider is installed, so
+//! other crates' TLS (with another provider) cannot conflict with it.
+
+use std::collections::HashSet;
+use std::fmt;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use ::opendal::{ErrorKind as DalKind, HttpTransporter, Operator};
+use bytes::Bytes;
+
+use super::{Capabilities, Relay, RelayEntry, RelayError, RelayErrorKind, RelayPath, RelayUrl};
+
+/// The environment variable holding the relay password (WebDAV).
+pub(crate) const PASSWORD_ENV: &str = "ESCALE_RELAY_PASSWORD";
+/// The environment variable naming a PEM file of extra trusted CAs.
+pub(crate) const CA_FILE_ENV: &str = "ESCALE_CA_FILE";
+/// S3 keys, read from the usual AWS variables.
+const ACCESS_KEY_ENV: &str = "AWS_ACCESS_KEY_ID";
+/// See [`ACCESS_KEY_ENV`].
+const SECRET_KEY_ENV: &str = "AWS_SECRET_ACCESS_KEY";
+
+/// How long to wait for a connection to open.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a request may wait for the next bytes from the server; a
+/// stalled transfer is cut after this, not a long one.
+const READ_TIMEOUT: Duration = Duration::from_secs(120);
+/// The largest object one S3 `PUT` accepts.
+const S3_MAX_PUT: u64 = 5 * 1024 * 1024 * 1024;
+
+/// Which storage service an [`OpendalRelay`] talks to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Service {
+    /// WebDAV over HTTP or HTTPS.
+    WebDav,
+    /// S3 or a compatible server.
+    S3,
+}
+
+/// What a relay needs besides its address. None of it is ever shown.
+#[derive(Default, Clone)]
+pub(crate) struct Secrets {
+    /// The WebDAV password for the address's user.
+    pub(crate) password: Option<String>,
+    /// The S3 access key id and secret key.
+    pub(crate) s3_keys: Option<(String, String)>,
+    /// A PEM file of extra certificate authorities to trust.
+    pub(crate) ca_file: Option<PathBuf>,
+}
+
+impl Secrets {
+    /// From the environment: [`PASSWORD_ENV`], the AWS key variables and
+    /// [`CA_FILE_ENV`]. (The keyring and prompts come later.)
+    pub(crate) fn from_env() -> Self {
+        let var = |name| std::env::var(name).ok().filter(|v: &String| !v.is_empty());
+        Secrets {
+            password: var(PASSWORD_ENV),
+            s3_keys: var(ACCESS_KEY_ENV).zip(var(SECRET_KEY_ENV)),
+            ca_file: std::env::var_os(CA_FILE_ENV)
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from),
+        }
+    }
+}
+
+impl fmt::Debug for Secrets {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Secrets")
+            .field("password", &self.password.as_ref().map(|_| "…"))
+            .field("s3_keys", &self.s3_keys.as_ref().map(|_| "…"))
+            .field("ca_file", &self.ca_file)
+            .finish()
+    }
+}
+
+/// A relay on a WebDAV server or in an S3 bucket.
+pub(crate) struct OpendalRelay {
+    /// The operator, rooted at the relay folder.
+    op: Operator,
+    /// Which service `op` talks to.
+    service: Service,
+    /// The relay's address, without secrets, for messages.
+    address: String,
+    /// Folders known to exist (relay paths; `""` is the root): made or
+    /// listed by this relay. Writes into them skip the existence check.
+    known_dirs: Mutex<HashSet<String>>,
+}
+
+impl fmt::Debug for OpendalRelay {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OpendalRelay")
+            .field("service", &self.service)
+            .field("address", &self.address)
+            .finish_non_exhaustive()
+    }
+}
+
+impl OpendalRelay {
+    /// Opens a WebDAV or S3 relay from its address with `secrets`; other
+    /// kinds are not this backend's (`None`).
+    pub(crate) fn open(url: &RelayUrl, secrets: &Secrets) -> Option<Result<Self, RelayError>> {
+        let op = match url {
+            RelayUrl::WebDav {
+                https,
+                host,
+                port,
+                user,
+                path,
+            } => webdav_operator(url, *https, host, *port, user.as_deref(), path, secrets)
+                .map(|op| (op, Service::WebDav)),
+            RelayUrl::S3 {
+                bucket,
+                prefix,
+                endpoint,
+                region,
+                path_style,
+            } => s3_operator(
+                url,
+                bucket,
+                prefix,
+                endpoint.as_deref(),
+                region.as_deref(),
+                *path_style,
+                secrets,
+            )
+            .map(|op| (op, Service::S3)),
+            _ => return None,
+        };
+        Some(op.and_then(|(op, service)| {
+            let transport = http_transport(secrets.ca_file.as_deref())?;
+            let ctx = op.base_context().with_http_transport(transport);
+            Ok(OpendalRelay {
+                op: op.with_context(ctx),
+                service,
+                address: url.to_string(),
+                known_dirs: Mutex::new(HashSet::new()),
+            })
+        }))
+    }
+
+    /// How messages name a relay file.
+    fn file_words(&self, path: &RelayPath) -> String {
+        format!("the relay file {path} at {}", self.address)
+    }
+
+    /// How messages name a relay folder.
+    fn dir_words(&self, path: &RelayPath) -> String {
+        format!("the relay folder {path} at {}", self.address)
+    }
+
+    fn is_known(&self, dir: &RelayPath) -> bool {
+        self.known_dirs
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains(dir.as_str())
+    }
+
+    fn remember(&self, dir: &RelayPath) {
+        let mut known = self.known_dirs.lock().unwrap_or_else(|p| p.into_inner());
+        let mut current = Some(dir.clone());
+        while let Some(dir) = current {
+            current = dir.parent();
+            known.insert(dir.as_str().to_owned());
+        }
+    }
+
+    fn forget(&self, dir: &RelayPath) {
+        self.known_dirs
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(dir.as_str());
+    }
+
+    /// Whether `dir` exists as a folder (a `stat` of it).
+    async fn dir_exists(&self, dir: &RelayPath) -> Result<bool, RelayError> {
+        match self.op.stat(&dir_key(dir)).await {
+            Ok(meta) => Ok(meta.is_dir()),
+            Err(err) if err.kind() == DalKind::NotFound => Ok(false),
+            Err(err) => Err(map_error(err, &self.dir_words(dir))),
+        }
+    }
+
+    /// A ranged read that failed with `first`, tried again within the
+    /// file's size: servers answer 416 to a range starting past the end,
+    /// and OpenDAL refuses a range it cannot fill, where the contract
+    /// clamps. Ranges inside the file cost no extra request this way.
+    async fn read_clamped(
+        &self,
+        key: &str,
+        range: Range<u64>,
+        first: ::opendal::Error,
+        what: &str,
+    ) -> Result<Bytes, RelayError> {
+        let meta = self.op.stat(key).await.map_err(|e| map_error(e, what))?;
+        if meta.is_dir() {
+            return Err(is_a_folder(what));
+        }
+        let size = meta.content_length();
+        if range.end <= size {
+            // Not a matter of the file's end.
+            return Err(map_error(first, what));
+        }
+        if range.start >= size {
+            return Ok(Bytes::new());
+        }
+        self.op
+            .read_with(key)
+            .range(range.start..size)
+            .await
+            .map(|buffer| buffer.to_bytes())
+            .map_err(|e| map_error(e, what))
+    }
+
+    /// Makes sure the folder `dir` exists before a write into it: the
+    /// root is created when missing, any other folder must exist.
+    async fn check_parent(&self, dir: &RelayPath) -> Result<(), RelayError> {
+        if self.is_known(dir) {
+            return Ok(());
+        }
+        if self.dir_exists(dir).await? {
+            self.remember(dir);
+            return Ok(());
+        }
+        if dir.is_root() {
+            return self.create_dir(dir).await;
+        }
+        Err(RelayError::new(
+            RelayErrorKind::NotFound,
+            format!("{} does not exist", self.dir_words(dir)),
+        ))
+    }
+}
+
+#[async_trait::async_trait]
+impl Relay for OpendalRelay {
+    fn capabilities(&self) -> Capabilities {
+        match self.service {
+            // nginx replaces files atomically, Apache and rclone write in
+            // place: not promised.
+            Service::WebDav => Capabilities {
+                ranged_read: true,
+                atomic_write: false,
+                list_sizes: true,
+                max_file_size: None,
+            },
+            Service::S3 => Capabilities {
+                ranged_read: true,
+                atomic_write: true,
+                list_sizes: true,
+                max_file_size: Some(S3_MAX_PUT),
+            },
+        }
+    }
+
+    fn describe(&self) -> String {
+        self.address.clone()
+    }
+
+    async fn list(&self, dir: &RelayPath) -> Result<Vec<RelayEntry>, RelayError> {
+        let key = dir_key(dir);
+        let listed = self
+            .op
+            .list(&key)
+            .await
+            .map_err(|e| map_error(e, &self.dir_words(dir)))?;
+        let mut saw_itself = false;
+        let mut entries = Vec::with_capacity(listed.len());
+        for entry in listed {
+            let path = entry.path();
+            if path == key || path.trim_start_matches('/') == key.trim_start_matches('/') {
+                saw_itself = true;
+                continue;
+            }
+            let name = entry.name().trim_end_matches('/');
+            if name.is_empty() || name.contains('/') {
+                continue;
+            }
+            let meta = entry.metadata();
+            let is_dir = meta.is_dir();
+            entries.push(RelayEntry {
+                name: name.to_owned(),
+                is_dir,
+                size: (!is_dir).then(|| meta.content_length()),
+            });
+        }
+        if entries.is_empty() && !saw_itself && !self.dir_exists(dir).await? {
+            self.forget(dir);
+            return Err(RelayError::new(
+                RelayErrorKind::NotFound,
+                format!("{} does not exist", self.dir_words(dir)),
+            ));
+        }
+        self.remember(dir);
+        entries.sort_unstable_by(|a, b| a.name.cmp(&b.name));
+        Ok(entries)
+    }
+
+    async fn read(&self, path: &RelayPath, range: Option<Range<u64>>) -> Result<Bytes, RelayError> {
+        let key = file_key(path)?;
+        let what = self.file_words(path);
+        let result = match range {
+            None => self.op.read(&key).await,
+            Some(range) if range.start >= range.end => {
+                // No bytes asked for: only whether the file is there.
+                let meta = self.op.stat(&key).await.map_err(|e| map_error(e, &what))?;
+                if meta.is_dir() {
+                    return Err(is_a_folder(&what));
+                }
+                return Ok(Bytes::new());
+            }
+            Some(range) => match self.op.read_with(&key).range(range.clone()).await {
+                Err(err) if err.kind() != DalKind::NotFound && transport_kind(&err).is_none() => {
+                    return self.read_clamped(&key, range, err, &what).await;
+                }
+                other => other,
+            },
+        };
+        match result {
+            Ok(buffer) => Ok(buffer.to_bytes()),
+            // A range starting at or past the end: the file exists.
+            Err(err) if err.kind() == DalKind::RangeNotSatisfied => Ok(Bytes::new()),
+            Err(err) if err.kind() == DalKind::IsADirectory => Err(is_a_folder(&what)),
+            Err(err) => Err(map_error(err, &what)),
+        }
+    }
+
+    async fn write(&self, path: &RelayPath, data: Bytes) -> Result<(), RelayError> {
+        let key = file_key(path)?;
+        let what = self.file_words(path);
+        let parent = path.parent().unwrap_or_else(RelayPath::root);
+        self.check_parent(&parent).await?;
+        let len = data.len() as u64;
+        if let Err(err) = self.op.write(&key, data).await {
+            let err = map_error(err, &what);
+            if err.kind() == RelayErrorKind::NotFound {
+                self.forget(&parent);
+            }
+            return Err(err);
+        }
+        // The server said it stored the file; check that it stored all of
+        // it, since a cut connection can look like a complete short file.
+        let meta = self.op.stat(&key).await.map_err(|e| map_error(e, &what))?;
+        let stored = meta.content_length();
+        if meta.is_dir() || stored != len {
+            return Err(RelayError::new(
+                RelayErrorKind::Interrupted,
+                format!("{what} was stored with {stored} bytes instead of {len}"),
+            ));
+        }
+        Ok(())
+    }
+
+    async fn delete(&self, path: &RelayPath) -> Result<(), RelayError> {
+        let key = file_key(path)?;
+        let what = self.file_words(path);
+        // Both services delete a missing file without complaint; the
+        // contract reports it.
+        let meta = self.op.stat(&key).await.map_err(|e| map_error(e, &what))?;
+        if meta.is_dir() {
+            return Err(is_a_folder(&what));
+        }
+        self.op.delete(&key).await.map_err(|e| map_error(e, &what))
+    }
+
+    async fn create_dir(&self, path: &RelayPath) -> Result<(), RelayError> {
+        match self.service {
+            // OpenDAL's MKCOL walks up to the first existing folder and
+            // makes the missing ones, root included.
+            Service::WebDav => {
+                if let Err(err) = self.op.create_dir(&dir_key(path)).await {
+                    // Another client may have made a level between
+                    // OpenDAL's check and its MKCOL; then all is well.
+                    let err = map_error(err, &self.dir_words(path));
+                    if err.kind() == RelayErrorKind::Tls
+                        || err.kind() == RelayErrorKind::AuthenticationFailed
+                        || !self.dir_exists(path).await.unwrap_or(false)
+                    {
+                        return Err(err);
+                    }
+                }
+            }
+            // A marker for every level that this relay has not seen yet.
+            Service::S3 => {
+                let mut levels = Vec::new();
+                let mut current = Some(path.clone());
+                while let Some(dir) = current {
+                    current = dir.parent();
+                    if !dir.is_root() {
+                        levels.push(dir);
+                    }
+                }
+                for dir in levels.into_iter().rev() {
+                    if self.is_known(&dir) {
+                        continue;
+                    }
+                    self.op
+                        .create_dir(&dir_key(&dir))
+                        .await
+                        .map_err(|e| map_error(e, &self.dir_words(&dir)))?;
+                }
+            }
+        }
+        self.remember(path);
+        Ok(())
+    }
+}
+
+/// The WebDAV operator, rooted at the address's folder.
+fn webdav_operator(
+    url: &RelayUrl,
+    https: bool,
+    host: &str,
+    port: u16,
+    user: Option<&str>,
+    path: &str,
+    secrets: &Secrets,
+) -> Result<Operator, RelayError> {
+    let scheme = if https { "https" } else { "http" };
+    let host = if host.contains(':') {
+        format!("[{host}]")
+    } else {
+        host.to_owned()
+    };
+    let mut builder = ::opendal::services::Webdav::default()
+        .endpoint(&format!("{scheme}://{host}:{port}"))
+        .root(path)
+        // The folder check is ours (see the module documentation).
+        .disable_create_dir(true);
+    if let Some(user) = user {
+        builder = builder.username(user);
+        if let Some(password) = &secrets.password {
+            builder = builder.password(password);
+        }
+    }
+    Operator::new(builder).map_err(|e| config_error(url, e))
+}
+
+/// The S3 operator, rooted at the address's prefix.
+fn s3_operator(
+    url: &RelayUrl,
+    bucket: &str,
+    prefix: &str,
+    endpoint: Option<&str>,
+    region: Option<&str>,
+    path_style: bool,
+    secrets: &Secrets,
+) -> Result<Operator, RelayError> {
+    let Some((access, secret)) = &secrets.s3_keys else {
+        return Err(RelayError::new(
+            RelayErrorKind::AuthenticationFailed,
+            format!("the S3 relay {url} needs its keys in {ACCESS_KEY_ENV} and {SECRET_KEY_ENV}"),
+        ));
+    };
+    let mut builder = ::opendal::services::S3::default()
+        .bucket(bucket)
+        .root(&format!("/{prefix}"))
+        .region(region.unwrap_or("us-east-1"))
+        .access_key_id(access)
+        .secret_access_key(secret)
+        // No ~/.aws files, no instance metadata service: only what the
+        // address and the environment say.
+        .disable_config_load();
+    if let Some(endpoint) = endpoint {
+        builder = builder.endpoint(endpoint);
+    }
+    // Self-hosted servers reached by IP address cannot have the bucket in
+    // the host name.
+    if !path_style && !endpoint.is_some_and(endpoint_is_ip) {
+        builder = builder.enable_virtual_host_style();
+    }
+    Operator::new(builder).map_err(|e| config_error(url, e))
+}
+
+/// The operator key of a folder: `name/`, and `/` for the root.
+fn dir_key(dir: &RelayPath) -> String {
+    if dir.is_root() {
+        "/".to_owned()
+    } else {
+        format!("{}/", dir.as_str())
+    }
+}
+
+/// The operator key of a file; the root is not one.
+fn file_key(path: &RelayPath) -> Result<String, RelayError> {
+    if path.is_root() {
+        return Err(RelayError::new(
+            RelayErrorKind::InvalidPath,
+            "the relay folder itself is not a file",
+        ));
+    }
+    Ok(path.as_str().to_owned())
+}
+
+fn is_a_folder(what: &str) -> RelayError {
+    RelayError::new(
+        RelayErrorKind::InvalidPath,
+        format!("{what} is a folder, not a file"),
+    )
+}
+
+/// Whether an S3 endpoint names its server by IP address (or localhost),
+/// where the bucket cannot go in the host name.
+fn endpoint_is_ip(endpoint: &str) -> bool {
+    let rest = endpoint
+        .split_once("://")
+        .map_or(endpoint, |(_, rest)| rest);
+    let authority = rest.split('/').next().unwrap_or(rest);
+    let host = if let Some(bracketed) = authority.strip_prefix('[') {
+        bracketed.split(']').next().unwrap_or(bracketed)
+    } else {
+        authority.rsplit_once(':').map_or(authority, |(h, _)| h)
+    };
+    host.eq_ignore_ascii_case("localhost") || host.parse::<std::net::IpAddr>().is_ok()
+}
+
+/// A relay address OpenDAL refuses to build an operator from.
+fn config_error(url: &RelayUrl, err: ::opendal::Error) -> RelayError {
+    RelayError::new(
+        RelayErrorKind::InvalidUrl,
+        format!("the relay address {url} cannot be used: {}", err.message()),
+    )
+    .with_source(err)
+}
+
+/// The HTTP transport: reqwest over rustls with the ring provider, the
+/// system's roots and the certificates of `ca_file`.
+fn http_transport(ca_file: Option<&Path>) -> Result<HttpTransporter, RelayError> {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject;
+
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let tls_error = |message: String| RelayError::new(RelayErrorKind::Tls, message);
+    let verifier = match ca_file {
+        None => rustls_platform_verifier::Verifier::new(Arc::clone(&provider)),
+        Some(file) => {
+            let certs = CertificateDer::pem_file_iter(file)
+                .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
+                .map_err(|err| {
+                    tls_error(format!(
+                        "cannot read the certificates in {} ({CA_FILE_ENV}): {err}",
+                        file.display()
+                    ))
+                })?;
+            if certs.is_empty() {
+                return Err(tls_error(format!(
+                    "{} ({CA_FILE_ENV}) holds no PEM certificate",
+                    file.display()
+                )));
+            }
+            rustls_platform_verifier::Verifier::new_with_extra_roots(certs, Arc::clone(&provider))
+        }
+    }
+    .map_err(|err| tls_error(format!("cannot set up certificate checking: {err}")))?;
+    let tls = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|err| tls_error(format!("cannot set up TLS: {err}")))?
+        .dangerous()
+        // "Dangerous" only in name: the platform verifier checks the
+        // chain and the host name like the default one does.
+        .with_custom_certificate_verifier(Arc::new(verifier))
+        .with_no_client_auth();
+    let client = opendal_reqwest::Client::builder()
+        .use_preconfigured_tls(tls)
+        .connect_timeout(CONNECT_TIMEOUT)
+        .read_timeout(READ_TIMEOUT)
+        .build()
+        .map_err(|err| {
+            RelayError::new(
+                RelayErrorKind::Other,
+                format!("cannot set up the HTTP client: {err}"),
+            )
+            .with_source(err)
+        })?;
+    Ok(HttpTransporter::new(
+        opendal_http_transport_reqwest::ReqwestTransport::new(client),
+    ))
+}
+
+/// Sorts an OpenDAL error by what a person or the scheduler can do about
+/// it; `what` names the file or folder, as a noun phrase.
+fn map_error(err: ::opendal::Error, what: &str) -> RelayError {
+    use RelayErrorKind as K;
+    let status = http_status(&err);
+    let s3_code = s3_error_code(err.message());
+    let (kind, message) = if let Some(kind) = transport_kind(&err) {
+        let cause = root_cause(&err);
+        let message = match kind {
+            K::Tls => format!(
+                "the secure connection to the server of {what} failed ({cause}); if the server \
+                 uses a private certificate authority, name its certificate in {CA_FILE_ENV}"
+            ),
+            K::Timeout => format!("the server of {what} did not answer in time ({cause})"),
+            K::Unreachable => format!("the server of {what} cannot be reached ({cause})"),
+            _ => format!("the transfer of {what} was interrupted ({cause})"),
+        };
+        (kind, message)
+    } else if status == Some(401)
+        || matches!(
+            s3_code.as_deref(),
+            Some("InvalidAccessKeyId" | "SignatureDoesNotMatch" | "InvalidToken" | "ExpiredToken")
+        )
+    {
+        (
+            K::AuthenticationFailed,
+            format!("the server refused the login (user name, password or keys) for {what}"),
+        )
+    } else if status == Some(507)
+        || matches!(s3_code.as_deref(), Some("QuotaExceeded" | "StorageFull"))
+    {
+        (
+            K::StorageFull,
+            format!("the storage holding {what} is full"),
+        )
+    } else if status == Some(413) || s3_code.as_deref() == Some("EntityTooLarge") {
+        (
+            K::Unsupported,
+            format!("{what} is larger than the server accepts"),
+        )
+    } else if status == Some(409) {
+        // WebDAV's answer to a PUT or MKCOL whose parent is missing.
+        (
+            K::NotFound,
+            format!("{what} cannot be stored: its folder does not exist"),
+        )
+    } else if s3_code.as_deref() == Some("NoSuchBucket") {
+        (K::NotFound, format!("the bucket of {what} does not exist"))
+    } else {
+        match err.kind() {
+            DalKind::NotFound => (K::NotFound, format!("{what} does not exist")),
+            DalKind::PermissionDenied => (
+                K::PermissionDenied,
+                format!("permission to access {what} was refused"),
+            ),
+            DalKind::IsADirectory | DalKind::NotADirectory => (
+                K::InvalidPath,
+                format!("{what} is a folder where a file is expected, or the other way round"),
+            ),
+            DalKind::ConfigInvalid => (
+                K::InvalidUrl,
+                format!(
+                    "the relay address of {what} is not usable: {}",
+                    err.message()
+                ),
+            ),
+            DalKind::Unsupported => (
+                K::Unsupported,
+                format!("the server of {what} does not support this operation"),
+            ),
+            _ => {
+                let detail = match status {
+                    Some(code) => format!("HTTP status {code}"),
+                    None => short(err.message()),
+                };
+                (K::Other, format!("cannot access {what}: {detail}"))
+            }
+        }
+    };
+    RelayError::new(kind, message).with_source(err)
+}
+
+/// The HTTP status of a service error, from the response OpenDAL keeps in
+/// the error's context (`response: Parts { status: 401, … }`); OpenDAL has
+/// no accessor for it.
+fn http_status(err: &::opendal::Error) -> Option<u16> {
+    let text = err.to_string();
+    let at = text.find("Parts { status: ")? + "Parts { status: ".len();
+    text.get(at..at + 3)?.parse().ok()
+}
+
+/// The `<Code>` of an S3 error answer, which OpenDAL keeps in the message
+/// as `S3Error { code: "…", … }`.
+fn s3_error_code(message: &str) -> Option<String> {
+    let at = message.find("code: \"")? + "code: \"".len();
+    let end = message[at..].find('"')?;
+    Some(message[at..at + end].to_owned())
+}
+
+/// What went wrong below HTTP, from the error's chain of causes: TLS,
+/// timeouts, refused or cut connections. `None` for an answer from the
+/// server.
+fn transport_kind(err: &::opendal::Error) -> Option<RelayErrorKind> {
+    use std::io::ErrorKind as Io;
+    let mut found = None;
+    let mut current: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    while let Some(cause) = current {
+        if cause.downcast_ref::<rustls::Error>().is_some() {
+            return Some(RelayErrorKind::Tls);
+        }
+        if let Some(io) = cause.downcast_ref::<std::io::Error>() {
+            // io::Error's `source` skips the error it wraps: look inside.
+            if io
+                .get_ref()
+                .is_some_and(|inner| inner.downcast_ref::<rustls::Error>().is_some())
+            {
+                return Some(RelayErrorKind::Tls);
+            }
+            let kind = match io.kind() {
+                Io::TimedOut => Some(RelayErrorKind::Timeout),
+                Io::ConnectionRefused
+                | Io::HostUnreachable
+                | Io::NetworkUnreachable
+                | Io::NetworkDown
+                | Io::AddrNotAvailable
+                | Io::NotConnected => Some(RelayErrorKind::Unreachable),
+                Io::ConnectionReset
+                | Io::ConnectionAborted
+                | Io::BrokenPipe
+                | Io::UnexpectedEof
+                | Io::WriteZero
+                | Io::Interrupted => Some(RelayErrorKind::Interrupted),
+                _ => None,
+            };
+            found = found.or(kind);
+        }
+        if let Some(http) = cause.downcast_ref::<opendal_reqwest::Error>() {
+            if http.is_timeout() {
+                found = found.or(Some(RelayErrorKind::Timeout));
+            } else if http.is_connect() {
+                // Keep looking: a TLS failure is also a connect error.
+                found = found.or(Some(RelayErrorKind::Unreachable));
+            } else if http.is_request() || http.is_body() {
+                found = found.or(Some(RelayErrorKind::Interrupted));
+            }
+        }
+        current = cause.source();
+    }
+    found
+}
+
+/// The innermost cause's text, for messages.
+fn root_cause(err: &::opendal::Error) -> String {
+    let mut current: &(dyn std::error::Error + 'static) = err;
+    while let Some(next) = current.source() {
+        current = next;
+    }
+    if let Some(io) = current.downcast_ref::<std::io::Error>()
+        && let Some(inner) = io.get_ref()
+    {
+        return inner.to_string();
+    }
+    current.to_string()
+}
+
+/// A server's message cut to one short line.
+fn short(message: &str) -> String {
+    let line = message.lines().next().unwrap_or("").trim();
+    let mut out: String = line.chars().take(200).collect();
+    if out.len() < line.len() {
+        out.push('…');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ip_endpoints_are_recognised() {
+        for endpoint in [
+            "http://127.0.0.1:8333",
+            "https://10.0.0.5",
+            "http://[::1]:9000",
+            "http://localhost:9000/",
+        ] {
+            assert!(endpoint_is_ip(endpoint), "{endpoint}");
+        }
+        for endpoint in ["https://s3.example.com", "http://minio.lan:9000"] {
+            assert!(!endpoint_is_ip(endpoint), "{endpoint}");
+        }
+    }
+
+    #[test]
+    fn s3_codes_are_found_in_messages() {
+        assert_eq!(
+            s3_error_code(r#"S3Error { code: "InvalidAccessKeyId", message: "x" }"#).as_deref(),
+            Some("InvalidAccessKeyId")
+        );
+        assert_eq!(s3_error_code("plain text"), None);
+    }
+
+    /// The servers of `scripts/relay-servers.sh`, found through the
+    /// `servers.env` file that `ESCALE_RELAY_SERVERS_ENV` names.
+    mod servers {
+        use std::collections::HashMap;
+        use std::sync::Arc;
+
+        use crate::relay::conformance::Fixture;
+        use crate::relay::{RelayUrl, Secrets, open_with};
+
+        /// Where `scripts/relay-servers.sh run` puts the path of servers.env.
+        const SERVERS_ENV: &str = "ESCALE_RELAY_SERVERS_ENV";
+
+        /// The backend on server `name` (the capitalised name of
+        /// servers.env: `WEBDAV`, `APACHE`, `S3`…), or `None`, said
+        /// aloud, when no servers are running.
+        pub(super) async fn fixture(name: &str) -> Option<Fixture> {
+            let Some(file) = std::env::var_os(SERVERS_ENV) else {
+                eprintln!(
+                    "skipped: {SERVERS_ENV} is not set; run the network relay tests with \
+                     scripts/relay-servers.sh run /tmp/relays -- cargo test -p escale-core -- \
+                     --ignored relay::opendal"
+                );
+                return None;
+            };
+            let text = std::fs::read_to_string(&file)
+                .unwrap_or_else(|e| panic!("cannot read {SERVERS_ENV}={file:?}: {e}"));
+            let vars: HashMap<&str, &str> =
+                text.lines().filter_map(|l| l.split_once('=')).collect();
+            let get = |key: &str| -> Option<String> { vars.get(key).map(|v| (*v).to_owned()) };
+            let url = get(&format!("{name}_URL"))
+                .unwrap_or_else(|| panic!("{file:?} has no {name}_URL: is {name} running?"));
+            let secrets = Secrets {
+                password: get(&format!("{name}_PASSWORD")),
+                s3_keys: get("S3_ACCESS_KEY").zip(get("S3_SECRET_KEY")),
+                ca_file: get("CA_FILE").map(Into::into),
+            };
+            let url = RelayUrl::parse(&url).unwrap_or_else(|e| panic!("{url}: {e}"));
+            let relay = open_with(&url, &secrets).unwrap_or_else(|e| panic!("open {url}: {e}"));
+            Some(Fixture {
+                relay: Arc::clone(&relay),
+                _guard: Box::new(()),
+            })
+        }
+    }
+
+    /// Declares the conformance suite against one server of the harness.
+    macro_rules! server_suite {
+        ($module:ident, $name:literal, many_entries = $many:expr) => {
+            mod $module {
+                async fn setup() -> Option<crate::relay::conformance::Fixture> {
+                    super::servers::fixture($name).await
+                }
+                crate::relay::conformance::relay_conformance_tests!(
+                    setup,
+                    many_entries = $many,
+                    ignore = "needs scripts/relay-servers.sh"
+                );
+            }
+        };
+    }
+
+    // WebDAV answers a folder in one PROPFIND, without paging; S3 pages its
+    // listings at 1,000 keys, so its suite writes more than a page.
+    server_suite!(nginx_webdav, "WEBDAV", many_entries = 300);
+    server_suite!(nginx_webdavs, "WEBDAVS", many_entries = 300);
+    server_suite!(apache_webdav, "APACHE", many_entries = 300);
+    server_suite!(rclone_webdav, "RCLONE_WEBDAV", many_entries = 300);
+    server_suite!(seaweedfs_s3, "S3", many_entries = 1_100);
+}
