@@ -88,6 +88,19 @@ pub fn escale(config_dir: &Path) -> Command {
     command
 }
 
+/// Runs `command` and returns its output, failing the test with the
+/// command's standard error if it did not succeed.
+pub fn run_ok(command: &mut Command) -> std::process::Output {
+    let output = command.output().expect("the command can be started");
+    assert!(
+        output.status.success(),
+        "{:?} failed: {}",
+        command.get_args().collect::<Vec<_>>(),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output
+}
+
 /// `escale init` (or `join`, as `verb`) of repository `name`, syncing
 /// `folder` through the `file://` relay at `relay`; the caller adds the
 /// passphrase and runs it.

@@ -176,12 +176,18 @@ impl World {
     }
 
     /// Waits until `done` holds, failing with `what` after `limit`.
-    pub fn wait_until(&self, limit: Duration, what: &str, mut done: impl FnMut() -> bool) {
-        let start = Instant::now();
-        while !done() {
-            assert!(start.elapsed() < limit, "timed out after {limit:?}: {what}");
-            std::thread::sleep(Duration::from_millis(200));
-        }
+    pub fn wait_until(&self, limit: Duration, what: &str, done: impl FnMut() -> bool) {
+        wait_until(limit, what, done);
+    }
+}
+
+/// Waits until `done` holds, checking every 100 ms, failing with `what`
+/// after `limit`.
+pub fn wait_until(limit: Duration, what: &str, mut done: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !done() {
+        assert!(start.elapsed() < limit, "timed out after {limit:?}: {what}");
+        std::thread::sleep(Duration::from_millis(100));
     }
 }
 

@@ -9,18 +9,10 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use escale_e2e::world::{Daemon, PASSPHRASE};
-use escale_e2e::{escale, set_up_command};
+use escale_e2e::{escale, run_ok, set_up_command};
 
 fn set_up(config: &Path, verb: &str, name: &str, folder: &Path, relay: &Path) {
-    let output = set_up_command(config, verb, name, folder, relay)
-        .env("ESCALE_PASSPHRASE", PASSPHRASE)
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    run_ok(set_up_command(config, verb, name, folder, relay).env("ESCALE_PASSPHRASE", PASSPHRASE));
 }
 
 /// `escale run` with fast polling, for tests about something else than
@@ -231,15 +223,10 @@ fn changes_arrive_within_seconds_and_an_idle_daemon_costs_almost_no_cpu() {
 /// The state `escale status --json` reports for repository `name`:
 /// `(state, error code, error message)`.
 fn status_of(config: &Path, name: &str) -> (String, Option<String>, Option<String>) {
-    let output = escale(config)
-        .env("ESCALE_PASSPHRASE", PASSPHRASE)
-        .args(["status", "--json"])
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
+    let output = run_ok(
+        escale(config)
+            .env("ESCALE_PASSPHRASE", PASSPHRASE)
+            .args(["status", "--json"]),
     );
     let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
     let repo = report["repositories"]

@@ -7,7 +7,7 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Output;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use escale_e2e::world::Daemon;
 use escale_e2e::{escale, set_up_command};
@@ -111,16 +111,9 @@ impl World {
         status["repositories"][0].clone()
     }
 
-    /// Waits until `done` holds, checking every 100 ms.
-    fn wait_until(&self, what: &str, mut done: impl FnMut() -> bool) {
-        let start = Instant::now();
-        while !done() {
-            assert!(
-                start.elapsed() < Duration::from_secs(60),
-                "timed out waiting until {what}"
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
+    /// Waits until `done` holds, for at most a minute.
+    fn wait_until(&self, what: &str, done: impl FnMut() -> bool) {
+        escale_e2e::world::wait_until(Duration::from_secs(60), what, done);
     }
 }
 

@@ -7,7 +7,7 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Output, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use escale_e2e::world::Daemon;
 use escale_e2e::{escale, set_up_command};
@@ -30,16 +30,9 @@ fn start_daemon(config: &Path, passphrase: &str, stderr: &Path) -> Daemon {
     Daemon::spawn(command)
 }
 
-/// Waits until `done` holds, checking every 100 ms.
-fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !done() {
-        assert!(
-            start.elapsed() < Duration::from_secs(60),
-            "timed out waiting until {what}"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+/// Waits until `done` holds, for at most a minute.
+fn wait_until(what: &str, done: impl FnMut() -> bool) {
+    escale_e2e::world::wait_until(Duration::from_secs(60), what, done);
 }
 
 /// The text of `path`; empty while it does not exist.

@@ -8,7 +8,7 @@ use std::fs;
 use std::path::Path;
 use std::process::Output;
 
-use escale_e2e::{escale, set_up_command};
+use escale_e2e::{escale, run_ok, set_up_command};
 
 const PASSPHRASE: &str = "setup options passphrase";
 
@@ -23,15 +23,10 @@ fn set_up(config: &Path, verb: &str, folder: &Path, relay: &Path, options: &[&st
 
 /// `escale sync`, which must succeed.
 fn sync(config: &Path) {
-    let output = escale(config)
-        .env("ESCALE_PASSPHRASE", PASSPHRASE)
-        .arg("sync")
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
+    run_ok(
+        escale(config)
+            .env("ESCALE_PASSPHRASE", PASSPHRASE)
+            .arg("sync"),
     );
 }
 

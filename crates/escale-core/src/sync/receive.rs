@@ -53,15 +53,11 @@ impl Session {
             .filter_map(|(client, head)| head.as_ref().map(|h| (*client, h.journal)))
             .collect();
         peers.sort();
+        let known = self.db.peers()?;
         let pending = peers
             .iter()
             .map(|(peer, journal)| {
-                let processed = self
-                    .db
-                    .peers()
-                    .ok()
-                    .and_then(|known| known.get(peer).map(|p| p.processed))
-                    .unwrap_or(0);
+                let processed = known.get(peer).map_or(0, |p| p.processed);
                 journal.saturating_sub(processed)
             })
             .sum();
