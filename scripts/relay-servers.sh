@@ -1025,13 +1025,16 @@ cmd_start() {
   S3_SECRET_KEY="$TEST_PASSWORD"
 
   note "Writing configuration in $D"
+  # Each server's relay folder exists from the start, as the folder a user
+  # is given on a real server does: tests running in parallel never race
+  # to make it.
   for line in ftp ftps pureftpd sftp rclone_webdav; do
-    install -d -o "$TEST_USER" -g "$TEST_USER" -m 755 "$D/data/$line"
+    install -d -o "$TEST_USER" -g "$TEST_USER" -m 755 "$D/data/$line" "$D/data/$line/relay"
   done
   for line in webdav webdavs apache; do
-    install -d -o www-data -g www-data -m 755 "$D/data/$line"
+    install -d -o www-data -g www-data -m 755 "$D/data/$line" "$D/data/$line/relay"
   done
-  install -d -m 755 "$D/data/s3" "$D/data/rclone"
+  install -d -m 755 "$D/data/s3" "$D/data/rclone" "$D/data/rclone/relay"
   printf '%s:%s\n' "$TEST_USER" "$(openssl passwd -apr1 "$TEST_PASSWORD")" >"$D/conf/htpasswd"
   chown root:www-data "$D/conf/htpasswd"
   chmod 640 "$D/conf/htpasswd"
