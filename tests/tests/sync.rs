@@ -322,6 +322,50 @@ fn crossed_edits_keep_both_versions_identically_everywhere() {
     );
 }
 
+/// Writes `content` to `path` with a modification time `age_secs` before
+/// now, which decides who wins a crossed edit.
+fn write_aged(path: &Path, content: &[u8], age_secs: u64) {
+    fs::write(path, content).unwrap();
+    let when = std::time::SystemTime::now() - std::time::Duration::from_secs(age_secs);
+    fs::File::options()
+        .write(true)
+        .open(path)
+        .unwrap()
+        .set_modified(when)
+        .unwrap();
+}
+
+/// Regression: the copy of a losing version used to be announced only by
+/// the computer whose version lost. When that computer had already
+/// replaced its version before learning of the conflict, it never did, and
+/// the copy stayed on the others only.
+#[test]
+fn a_conflict_copy_reaches_the_computer_that_replaced_its_losing_version() {
+    let world = World::new();
+    fs::write(world.folder(0).join("plan.txt"), b"first").unwrap();
+    world.sync_all(1);
+
+    // B's first edit loses to A's (older time); A makes its copy.
+    write_aged(&world.folder(1).join("plan.txt"), b"B first", 300);
+    write_aged(&world.folder(0).join("plan.txt"), b"A edit", 200);
+    world.sync(1);
+    world.sync(0);
+    // B edits again before it hears of A's edit, and this time wins.
+    write_aged(&world.folder(1).join("plan.txt"), b"B second", 100);
+    world.sync_all(3);
+
+    assert_same_trees(&world);
+    let files = tree(world.folder(1));
+    assert_eq!(files["plan.txt"].0.as_deref(), Some(&b"B second"[..]));
+    let mut copies: Vec<_> = files
+        .iter()
+        .filter(|(name, _)| name.starts_with("plan (conflict "))
+        .map(|(_, (content, _, _))| String::from_utf8(content.clone().unwrap()).unwrap())
+        .collect();
+    copies.sort();
+    assert_eq!(copies, ["A edit", "B first"], "{files:?}");
+}
+
 #[test]
 fn deletions_propagate_to_the_versions_folder_and_renames_send_no_content() {
     let world = World::new();

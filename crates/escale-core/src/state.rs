@@ -98,6 +98,8 @@ const MIGRATIONS: &[&str] = &[
      DROP TABLE chunk_locations;
      ALTER TABLE chunk_places RENAME TO chunk_locations;
      CREATE INDEX chunk_locations_by_object ON chunk_locations(client, object);",
+    // 3: conflict copies waiting to be announced.
+    "CREATE TABLE announcements (path TEXT PRIMARY KEY);",
 ];
 
 /// A failure of the state database.
@@ -771,6 +773,37 @@ impl StateDb {
         self.change(
             "DELETE FROM requests WHERE content = ?1",
             [content.to_string()],
+        )
+    }
+
+    /// Marks the conflict copy at `path` for announcing as it is recorded
+    /// (see [`crate::sync`]'s conflict handling).
+    pub(crate) fn put_announcement(&self, path: &RelPath) -> Result<()> {
+        self.change(
+            "INSERT OR IGNORE INTO announcements (path) VALUES (?1)",
+            [path.as_str()],
+        )
+    }
+
+    /// The conflict copies waiting to be announced.
+    pub(crate) fn announcements(&self) -> Result<Vec<RelPath>> {
+        let mut statement = self
+            .conn
+            .prepare("SELECT path FROM announcements ORDER BY path")
+            .map_err(|e| self.fail(e))?;
+        let paths = statement
+            .query_map([], |row| row.get::<_, String>(0))
+            .and_then(Iterator::collect::<rusqlite::Result<Vec<String>>>)
+            .map_err(|e| self.fail(e))?;
+        // A path this version cannot read was never written by it: dropped.
+        Ok(paths.iter().filter_map(|p| RelPath::new(p).ok()).collect())
+    }
+
+    /// Forgets the announcement of the copy at `path`.
+    pub(crate) fn remove_announcement(&self, path: &RelPath) -> Result<()> {
+        self.change(
+            "DELETE FROM announcements WHERE path = ?1",
+            [path.as_str()],
         )
     }
 

@@ -263,6 +263,7 @@ impl Session {
                 self.db.remove_request(content)?;
             }
         }
+        self.announce_copies(&mut outbox)?;
         self.supply_wanted(&mut outbox)?;
         self.finish(outbox).map(drop)
     }

@@ -44,6 +44,8 @@ pub(crate) struct Outbox {
     pub(crate) requests: Vec<ContentId>,
     /// Requested contents whose chunks the objects carry again.
     supplies: Vec<ContentId>,
+    /// Conflict copies whose records `outgoing` carries as recorded.
+    announced: Vec<RelPath>,
 }
 
 impl Outbox {
@@ -60,6 +62,7 @@ impl Outbox {
             outgoing: Vec::new(),
             requests: Vec::new(),
             supplies: Vec::new(),
+            announced: Vec::new(),
         }
     }
 
@@ -173,6 +176,7 @@ impl Session {
             self.events.progress_done(1, entry.size);
         }
 
+        self.announce_copies(&mut outbox)?;
         for gone in self.gone(&view) {
             // Skipped if receiving changed it while waiting for room.
             let Some(state) = self.db.file(&gone.path)? else {
@@ -267,12 +271,13 @@ impl Session {
         } else {
             std::mem::take(&mut outbox.outgoing)
         };
-        let (requests, supplies) = if window {
-            (Vec::new(), Vec::new())
+        let (requests, supplies, announced) = if window {
+            (Vec::new(), Vec::new(), Vec::new())
         } else {
             (
                 std::mem::take(&mut outbox.requests),
                 std::mem::take(&mut outbox.supplies),
+                std::mem::take(&mut outbox.announced),
             )
         };
         let me = self.me;
@@ -331,6 +336,9 @@ impl Session {
             }
             for content in &batch.supplies {
                 db.remove_wanted(content)?;
+            }
+            for path in &announced {
+                db.remove_announcement(path)?;
             }
             db.put_own_batch(seq, count, bytes)
         })?;
@@ -482,6 +490,54 @@ impl Session {
             if !held {
                 // Not this client's to answer.
                 self.db.remove_wanted(&content)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Announces the conflict copies this client made, each exactly as
+    /// recorded: the losing version's own content, time and version vector.
+    /// Every computer that resolves the same conflict makes and announces
+    /// the same copy, so the announcements agree (`Equal`) instead of
+    /// crossing, and the copy reaches every computer even when the one whose
+    /// version lost has since replaced or lost it. A copy edited since is
+    /// left to the scan, which publishes the edit.
+    pub(crate) fn announce_copies(&mut self, outbox: &mut Outbox) -> Result<()> {
+        for path in self.db.announcements()? {
+            let state = self.db.file(&path)?;
+            let on_disk = scan::stat(&self.folder, &path).map_err(|source| Error::LocalIo {
+                path: path.to_local(&self.folder),
+                source,
+            })?;
+            let unchanged = state.as_ref().is_some_and(|state| {
+                state.kind == StateKind::File
+                    && on_disk
+                        .as_ref()
+                        .is_some_and(|entry| !differs(Some(state), entry))
+            });
+            match state {
+                Some(state) if unchanged => {
+                    let Some(content) = state.content else {
+                        continue;
+                    };
+                    outbox.outgoing.push(Outgoing {
+                        record: Record {
+                            path: state.path.clone(),
+                            change: format::Change::File {
+                                size: state.size,
+                                mtime_ns: state.mtime_ns,
+                                executable: state.executable,
+                                content,
+                                chunks: state.chunks.clone(),
+                            },
+                            version: state.version.clone(),
+                            origin: state.origin,
+                        },
+                        state,
+                    });
+                    outbox.announced.push(path);
+                }
+                _ => self.db.remove_announcement(&path)?,
             }
         }
         Ok(())

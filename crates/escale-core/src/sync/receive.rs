@@ -650,14 +650,30 @@ impl Session {
             } else {
                 self.make_parents(&plan.copy)?;
                 fs::rename(&original, &copy_target).map_err(local_io(&original))?;
+                // Recorded as the losing version itself (a rename keeps the
+                // time and inode), so the scan does not take it for a new
+                // file with a version of its own.
+                if let Some(lost) = local {
+                    let mut copy = lost.clone();
+                    copy.path = plan.copy.clone();
+                    self.db
+                        .transaction(|db| {
+                            db.put_file(&copy)?;
+                            db.put_announcement(&plan.copy)
+                        })
+                        .map_err(Error::from)?;
+                }
             }
             self.write_version(record, &record.path, None, plan.merged.clone())?;
         } else {
-            // The local version stays; the remote one becomes the conflict copy.
+            // The local version stays; the remote one becomes the conflict
+            // copy, with the losing version's own vector: every computer
+            // makes and announces the same copy (see `announce_copies`).
             if !copy_target.exists() {
-                // Recorded with no version: the computer whose version lost
-                // announces the copy, and this one then only merges.
-                self.write_version(record, &plan.copy, None, VersionVector::default())?;
+                self.write_version(record, &plan.copy, None, record.version.clone())?;
+                self.db
+                    .put_announcement(&plan.copy)
+                    .map_err(Error::from)?;
             }
             if let Some(mut state) = local.cloned() {
                 state.version = plan.merged.clone();
