@@ -1035,6 +1035,11 @@ cmd_start() {
     install -d -o www-data -g www-data -m 755 "$D/data/$line" "$D/data/$line/relay"
   done
   install -d -m 755 "$D/data/s3" "$D/data/rclone" "$D/data/rclone/relay"
+  # A folder the test user may read but not write in, on every server with
+  # real folders: what `escale check` must diagnose as read-only.
+  for line in ftp ftps pureftpd sftp webdav webdavs apache rclone_webdav; do
+    install -d -o root -g root -m 755 "$D/data/$line/readonly"
+  done
   printf '%s:%s\n' "$TEST_USER" "$(openssl passwd -apr1 "$TEST_PASSWORD")" >"$D/conf/htpasswd"
   chown root:www-data "$D/conf/htpasswd"
   chmod 640 "$D/conf/htpasswd"

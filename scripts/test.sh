@@ -28,6 +28,18 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 step "Rust tests"
 cargo test --workspace --locked
 
+step "Relays on real servers (FTP, WebDAV, S3, SFTP, rclone on 127.0.0.1)"
+# The servers live in a fresh folder of their own and are stopped when the
+# tests end, pass or fail.
+servers_dir="$(mktemp -d)"
+chmod 755 "$servers_dir"
+scripts/relay-servers.sh run "$servers_dir" -- bash -c '
+  set -e
+  cargo test --package escale-core --lib --locked -- --ignored relay::
+  cargo test --package escale-e2e --test check --locked -- --ignored
+'
+rm -rf "$servers_dir"
+
 step "Desktop app and keyring end to end (session bus, keyring, Xvfb, WebDriver)"
 cargo build --package escale-desktop --locked
 scripts/desktop-session.sh \

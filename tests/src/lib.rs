@@ -5,6 +5,7 @@
 //! executable: the first call in a process runs `cargo build` for it, so a
 //! test never runs a stale binary.
 
+pub mod servers;
 pub mod tray_host;
 pub mod webdriver;
 pub mod world;
@@ -80,6 +81,9 @@ pub fn escale(config_dir: &Path) -> Command {
         .env_remove("ESCALE_CONFIG_DIR")
         .env_remove("ESCALE_PASSPHRASE")
         .env_remove("ESCALE_RELAY_PASSWORD")
+        .env_remove("ESCALE_CA_FILE")
+        .env_remove("AWS_ACCESS_KEY_ID")
+        .env_remove("AWS_SECRET_ACCESS_KEY")
         // Tests never touch the keyring of whoever runs them; the keyring
         // test turns it back on inside its own private keyring session.
         .env("ESCALE_NO_KEYRING", "1")

@@ -489,15 +489,7 @@ fn the_churn_check_notices_torn_and_mixed_files() {
     assert!(identify(b"hello", &written).is_err(), "not a content");
 }
 
-// Run by hand (`cargo test -p escale-e2e --test churn -- --ignored`): it
-// still fails in some runs. When the two sides of a conflict each keep the
-// other's version as a conflict copy and one of them is killed or changes
-// it again meanwhile, a copy can end up announced by nobody, or announced
-// twice with crossed versions (a copy of a copy); the folders then differ
-// by that one file. The announcement of conflict copies must become
-// deterministic before this runs in the suite.
 #[test]
-#[ignore = "conflict copies under churn can stay on one computer; see the comment"]
 fn killed_daemons_never_tear_files_and_the_folders_settle_identical() {
     let seed = std::env::var("ESCALE_CHURN_SEED")
         .ok()

@@ -2,6 +2,7 @@
 //! and scripts. It parses the command line, calls `escale-core`, and renders
 //! the results; it holds no sync logic of its own.
 
+mod check;
 mod clients;
 mod log_file;
 mod run;
@@ -84,6 +85,10 @@ enum Command {
     /// List the computers of a repository: when each was last seen and
     /// what it still lacks; or retire one that is gone for good.
     Clients(clients::ClientsArgs),
+    /// Test a relay before using it: find the server, log in, and save,
+    /// read, list and delete a test file in the relay folder. The password
+    /// comes from $ESCALE_RELAY_PASSWORD (S3: the AWS key variables).
+    Check(check::CheckArgs),
 }
 
 #[derive(Debug, Args)]
@@ -207,6 +212,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             clients::run(&config_dir, file, args).await?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Check(args) => check::run(args).await,
         Command::ConfirmDeletions { name } => {
             let count = escale_core::confirm_deletions(&config_dir, &name).await?;
             println!(

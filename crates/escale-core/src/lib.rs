@@ -39,6 +39,7 @@
 //! # }
 //! ```
 
+mod check;
 mod chunker;
 mod clients;
 mod config;
@@ -63,6 +64,7 @@ mod sync;
 mod units;
 mod version;
 
+pub use check::{CheckOutcome, CheckStep, CheckStepKind, RelayAccess, RelayCheck, check_relay};
 pub use clients::{ClientInfo, Presence, clients, retire};
 pub use config::{
     AccessRule, CONFIG_FILE_NAME, CONFIG_VERSION, Config, ConfigDir, MIN_QUOTA, RepositoryConfig,

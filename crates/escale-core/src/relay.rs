@@ -236,6 +236,13 @@ pub(crate) trait Relay: Send + Sync + fmt::Debug {
     /// exists is success, so that clients racing to create it both succeed.
     async fn create_dir(&self, path: &RelayPath) -> Result<(), RelayError>;
 
+    /// Removes an empty folder below the relay folder. A missing folder is
+    /// [`RelayErrorKind::NotFound`]; a folder that still holds something is
+    /// refused ([`RelayErrorKind::InvalidPath`]) rather than emptied, since
+    /// what it holds may be another client's; the relay folder itself is
+    /// never removed.
+    async fn remove_dir(&self, path: &RelayPath) -> Result<(), RelayError>;
+
     /// Removes what interrupted writes of this backend left in `dir` (not
     /// in its subfolders). Called by a client on its own folders only, at
     /// the start of a cycle, when none of its own writes can be under way:

@@ -801,10 +801,7 @@ impl StateDb {
 
     /// Forgets the announcement of the copy at `path`.
     pub(crate) fn remove_announcement(&self, path: &RelPath) -> Result<()> {
-        self.change(
-            "DELETE FROM announcements WHERE path = ?1",
-            [path.as_str()],
-        )
+        self.change("DELETE FROM announcements WHERE path = ?1", [path.as_str()])
     }
 
     /// Records that this client retired `client`.

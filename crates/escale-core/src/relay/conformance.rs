@@ -481,6 +481,45 @@ pub(crate) async fn many_entries_listed_completely(ctx: &Ctx) {
     ctx.assert_listing(&dir, &files, &[]).await;
 }
 
+/// An empty folder is removed; one that holds a file is left whole with
+/// an error; a missing one is not found; the relay folder stays.
+pub(crate) async fn remove_dir_only_takes_empty_folders(ctx: &Ctx) {
+    let full = ctx.path("full");
+    let empty = ctx.path("full/empty");
+    ctx.mkdir(&empty).await;
+    ctx.write(&ctx.path("full/kept.txt"), &b"kept"[..]).await;
+
+    ctx.relay
+        .remove_dir(&empty)
+        .await
+        .unwrap_or_else(|e| panic!("remove_dir {empty}: {e}"));
+    ctx.assert_listing(&full, &[("kept.txt", 4)], &[]).await;
+
+    let err = ctx.relay.remove_dir(&full).await.unwrap_err();
+    assert_eq!(
+        err.kind(),
+        RelayErrorKind::InvalidPath,
+        "remove_dir {full}: {err}"
+    );
+    assert_eq!(
+        &ctx.read(&ctx.path("full/kept.txt"), None).await[..],
+        b"kept"
+    );
+
+    assert_fails(
+        ctx.relay.remove_dir(&ctx.path("never")).await,
+        RelayErrorKind::NotFound,
+        &ctx.path("never"),
+        "remove_dir",
+    );
+    let err = ctx.relay.remove_dir(&RelayPath::root()).await.unwrap_err();
+    assert_eq!(
+        err.kind(),
+        RelayErrorKind::InvalidPath,
+        "remove_dir /: {err}"
+    );
+}
+
 /// Generates one `#[tokio::test]` per conformance check for a backend.
 ///
 /// `$setup` is an `async fn() -> Option<Fixture>`; `None` skips the checks
@@ -508,6 +547,7 @@ macro_rules! relay_conformance_tests {
             missing_paths_are_not_found,
             write_into_missing_folder_is_not_found,
             create_dir_nested_and_idempotent,
+            remove_dir_only_takes_empty_folders,
             names_with_spaces_and_unicode,
             zero_byte_file,
             large_file_round_trip,

@@ -142,6 +142,14 @@ fn file(local: &Path) -> String {
 
 /// Refuses to write over or delete the root, which is a folder the user
 /// chose, not a relay file; `op` completes "cannot … the relay folder".
+/// The refusal to remove a folder `what` that still holds something.
+pub(crate) fn not_empty(what: &str) -> RelayError {
+    RelayError::new(
+        RelayErrorKind::InvalidPath,
+        format!("{what} is not empty, so it was left in place"),
+    )
+}
+
 fn refuse_root(path: &RelayPath, root: &Path, op: &str) -> Result<(), RelayError> {
     if path.is_root() {
         return Err(RelayError::new(
@@ -205,6 +213,20 @@ impl Relay for FileRelay {
         blocking(move || {
             refuse_links(&root, &path)?;
             fs::remove_file(&local).map_err(|err| RelayError::from_io(err, &file(&local)))
+        })
+        .await
+    }
+
+    async fn remove_dir(&self, path: &RelayPath) -> Result<(), RelayError> {
+        refuse_root(path, &self.root, "remove")?;
+        let local = self.local(path)?;
+        let (root, path) = (self.root.clone(), path.clone());
+        blocking(move || {
+            refuse_links(&root, &path)?;
+            fs::remove_dir(&local).map_err(|err| match err.kind() {
+                io::ErrorKind::DirectoryNotEmpty => not_empty(&folder(&local)).with_source(err),
+                _ => RelayError::from_io(err, &folder(&local)),
+            })
         })
         .await
     }

@@ -420,6 +420,34 @@ impl Relay for OpendalRelay {
         self.op.delete(&key).await.map_err(|e| map_error(e, &what))
     }
 
+    async fn remove_dir(&self, path: &RelayPath) -> Result<(), RelayError> {
+        let what = self.dir_words(path);
+        if path.is_root() {
+            return Err(RelayError::new(
+                RelayErrorKind::InvalidPath,
+                format!("cannot remove the relay folder {} itself", self.address),
+            ));
+        }
+        // A WebDAV DELETE of a folder takes everything in it, and an S3
+        // "folder" is only a marker: the contract's emptiness is checked
+        // here, by listing.
+        let entries = self.list(path).await?;
+        if !entries.is_empty() {
+            return Err(crate::relay::file::not_empty(&what));
+        }
+        if self.service == Service::S3 && !self.dir_exists(path).await? {
+            return Err(RelayError::new(
+                RelayErrorKind::NotFound,
+                format!("{what} does not exist"),
+            ));
+        }
+        self.forget(path);
+        self.op
+            .delete(&dir_key(path))
+            .await
+            .map_err(|e| map_error(e, &what))
+    }
+
     async fn create_dir(&self, path: &RelayPath) -> Result<(), RelayError> {
         match self.service {
             // OpenDAL's MKCOL walks up to the first existing folder and

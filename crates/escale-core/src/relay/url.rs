@@ -199,6 +199,44 @@ impl RelayUrl {
         }
     }
 
+    /// The server's host name and TCP port, for the kinds of relay that
+    /// Escale reaches over the network itself (not a folder, not rclone).
+    pub(crate) fn endpoint(&self) -> Option<(String, u16)> {
+        match self {
+            RelayUrl::Ftp { host, port, .. }
+            | RelayUrl::Ftps { host, port, .. }
+            | RelayUrl::WebDav { host, port, .. }
+            | RelayUrl::Sftp { host, port, .. } => Some((host.clone(), *port)),
+            RelayUrl::S3 {
+                endpoint: Some(endpoint),
+                ..
+            } => {
+                let (https, rest) = match endpoint.split_once("://") {
+                    Some((scheme, rest)) => (scheme.eq_ignore_ascii_case("https"), rest),
+                    None => (true, endpoint.as_str()),
+                };
+                let authority = rest.split('/').next().unwrap_or(rest);
+                let default = if https { 443 } else { 80 };
+                // `[v6]:port`, `host:port` or a bare host.
+                let (host, port) = match authority.rsplit_once(':') {
+                    Some((host, port)) if !port.contains(']') => {
+                        (host, port.parse().unwrap_or(default))
+                    }
+                    _ => (authority, default),
+                };
+                Some((host.trim_matches(['[', ']']).to_owned(), port))
+            }
+            RelayUrl::S3 { region, .. } => Some((
+                match region {
+                    Some(region) => format!("s3.{region}.amazonaws.com"),
+                    None => "s3.amazonaws.com".to_owned(),
+                },
+                443,
+            )),
+            RelayUrl::File { .. } | RelayUrl::Rclone { .. } => None,
+        }
+    }
+
     /// The kind of storage in words, for messages ("FTP relays are…").
     pub(crate) fn kind_name(&self) -> &'static str {
         match self {

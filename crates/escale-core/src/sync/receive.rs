@@ -671,9 +671,7 @@ impl Session {
             // makes and announces the same copy (see `announce_copies`).
             if !copy_target.exists() {
                 self.write_version(record, &plan.copy, None, record.version.clone())?;
-                self.db
-                    .put_announcement(&plan.copy)
-                    .map_err(Error::from)?;
+                self.db.put_announcement(&plan.copy).map_err(Error::from)?;
             }
             if let Some(mut state) = local.cloned() {
                 state.version = plan.merged.clone();
