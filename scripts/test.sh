@@ -28,21 +28,24 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 step "Rust tests"
 cargo test --workspace --locked
 
-step "Relays on real servers (FTP, WebDAV, S3, SFTP, rclone on 127.0.0.1)"
-# The servers live in a fresh folder of their own and are stopped when the
-# tests end, pass or fail.
+step "Relays on real servers, the desktop app and the keyring, end to end"
+# Real FTP, WebDAV, S3, SFTP and rclone servers on 127.0.0.1 in a fresh
+# folder of their own, stopped when the tests end, pass or fail. The desktop
+# app and the keyring tests run in a private session bus with an unlocked
+# keyring, a virtual display and WebDriver, inside the same servers' run.
+cargo build --package escale-desktop --locked
 servers_dir="$(mktemp -d)"
 chmod 755 "$servers_dir"
 scripts/relay-servers.sh run "$servers_dir" -- bash -c '
   set -e
+  echo "==> Relay backends: conformance on every server"
   cargo test --package escale-core --lib --locked -- --ignored relay::
+  echo "==> escale check and syncing through the servers"
   cargo test --package escale-e2e --test check --locked -- --ignored
+  echo "==> Desktop app and keyring (session bus, keyring, Xvfb, WebDriver)"
+  scripts/desktop-session.sh cargo test --package escale-e2e --test desktop --test keyring \
+    --locked -- --ignored --test-threads=1
 '
 rm -rf "$servers_dir"
-
-step "Desktop app and keyring end to end (session bus, keyring, Xvfb, WebDriver)"
-cargo build --package escale-desktop --locked
-scripts/desktop-session.sh \
-  cargo test --package escale-e2e --test desktop --test keyring --locked -- --ignored --test-threads=1
 
 step "All tests passed"

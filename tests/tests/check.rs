@@ -197,3 +197,48 @@ fn check_says_a_missing_folder_is_missing() {
         "{report:#}"
     );
 }
+
+#[test]
+#[ignore = "needs scripts/relay-servers.sh"]
+fn a_certificate_file_given_at_init_is_kept_for_syncing() {
+    let servers = Servers::get();
+    let url = in_folder(servers.var("WEBDAVS_URL"), "relay/ca-kept");
+    let data = std::path::Path::new(servers.var("WEBDAVS_DATA")).join("relay/ca-kept");
+    // The relay folder exists before init, as a user would have made it.
+    let mut mkcol = Command::new("curl");
+    mkcol
+        .args([
+            "-sf",
+            "-X",
+            "MKCOL",
+            "--cacert",
+            servers.var("CA_FILE"),
+            "-u",
+        ])
+        .arg(format!("escale-test:{}", servers.var("WEBDAVS_PASSWORD")))
+        .arg(format!("{}relay/ca-kept/", servers.var("WEBDAVS_HTTP_URL")));
+    escale_e2e::run_ok(&mut mkcol);
+
+    let dir = tempfile::tempdir().unwrap();
+    let (config, folder) = (dir.path().join("config"), dir.path().join("folder"));
+    let mut init = escale(&config);
+    init.args(["init", "kept", "--relay", &url, "--folder"])
+        .arg(&folder)
+        .args(["--ca-file", servers.var("CA_FILE")])
+        .env("ESCALE_PASSPHRASE", "ca file test passphrase");
+    servers.credentials("WEBDAVS", &mut init);
+    escale_e2e::run_ok(&mut init);
+    let settings = std::fs::read_to_string(config.join("config.toml")).unwrap();
+    assert!(settings.contains("ca_file"), "{settings}");
+
+    std::fs::write(folder.join("hello.txt"), b"through TLS").unwrap();
+    let mut sync = escale(&config);
+    sync.arg("sync")
+        .env("ESCALE_PASSPHRASE", "ca file test passphrase");
+    servers.credentials("WEBDAVS", &mut sync);
+    escale_e2e::run_ok(&mut sync);
+    assert!(
+        std::fs::read_dir(data.join("clients")).unwrap().count() > 0,
+        "nothing reached the relay"
+    );
+}

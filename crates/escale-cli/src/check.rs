@@ -30,9 +30,8 @@ pub(crate) async fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
         anyhow::bail!("the certificate file {} does not exist", file.display());
     }
     let access = RelayAccess {
-        // The password comes from ESCALE_RELAY_PASSWORD (or the AWS
-        // variables), as for syncing.
-        password: None,
+        // Else from the environment or the keyring, as for syncing.
+        password: crate::secrets::relay_password(&args.url)?,
         ca_file: args.ca_file,
     };
     let check = escale_core::check_relay(&args.url, &access).await;

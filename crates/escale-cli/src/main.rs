@@ -113,6 +113,11 @@ struct SetUp {
     /// together, such as 500MB or 2GiB (at least 8 MB); no limit by default.
     #[arg(long, value_name = "SIZE")]
     quota: Option<ByteSize>,
+    /// A PEM file of certificate authorities to trust for the relay besides
+    /// the system's (a server with its own certificate, or a company proxy
+    /// that inspects secure connections); kept in the settings.
+    #[arg(long, value_name = "FILE")]
+    ca_file: Option<PathBuf>,
 }
 
 /// The `--mode` values, as written in `config.toml`.
@@ -241,6 +246,19 @@ async fn set_up_repository(
         .await?
         .with_context(|| no_passphrase(&set_up.name))?;
     let kept = passphrase.clone();
+    let ca_file = match set_up.ca_file {
+        Some(file) => Some(
+            std::path::absolute(&file)
+                .with_context(|| format!("cannot use the certificate file {}", file.display()))?,
+        ),
+        None => None,
+    };
+    if let Some(file) = &ca_file
+        && !file.is_file()
+    {
+        anyhow::bail!("the certificate file {} does not exist", file.display());
+    }
+    let relay_password = secrets::relay_password(&set_up.relay)?;
     let new = NewRepository {
         name: set_up.name,
         folder: set_up.folder,
@@ -248,6 +266,10 @@ async fn set_up_repository(
         client_name: set_up.client_name,
         mode: set_up.mode.unwrap_or_default(),
         quota: set_up.quota,
+        access: escale_core::RelayAccess {
+            password: relay_password.clone(),
+            ca_file,
+        },
     };
     let repo = if create {
         escale_core::init(config_dir, new, passphrase).await?
@@ -255,6 +277,9 @@ async fn set_up_repository(
         escale_core::join(config_dir, new, passphrase).await?
     };
     secrets::remember(config_dir, &repo.name, &kept).await;
+    if let Some(password) = relay_password {
+        secrets::remember_relay_password(&repo.relay, &password).await;
+    }
     println!(
         "{} repository \"{}\": {} is synced through {}.",
         if create { "Created" } else { "Joined" },

@@ -81,3 +81,48 @@ pub(crate) async fn remember(config_dir: &ConfigDir, repository: &str, passphras
         );
     }
 }
+
+/// The relay password to use for `address` when the environment has none:
+/// asked on a terminal, for addresses that log in (a user name in the
+/// address, or S3). `None` when nothing is needed or nobody can answer; the
+/// engine then also looks in the keyring.
+pub(crate) fn relay_password(address: &str) -> anyhow::Result<Option<String>> {
+    let set = |name: &str| std::env::var_os(name).is_some_and(|v| !v.is_empty());
+    if set("ESCALE_RELAY_PASSWORD") || set("AWS_SECRET_ACCESS_KEY") {
+        return Ok(None);
+    }
+    if !std::io::stdin().is_terminal() {
+        return Ok(None);
+    }
+    let s3 = address.starts_with("s3://");
+    let logs_in = address
+        .split_once("://")
+        .is_some_and(|(_, rest)| rest.split('/').next().is_some_and(|a| a.contains('@')));
+    if s3 {
+        let id = rpassword::prompt_password(format!("S3 access key id for {address}: "))
+            .context("cannot read the access key id from the terminal")?;
+        let secret = rpassword::prompt_password("S3 secret access key: ")
+            .context("cannot read the secret key from the terminal")?;
+        if id.is_empty() || secret.is_empty() {
+            return Ok(None);
+        }
+        return Ok(Some(format!("{id}:{secret}")));
+    }
+    if !logs_in {
+        return Ok(None);
+    }
+    let password = rpassword::prompt_password(format!("Password for the relay {address}: "))
+        .context("cannot read the relay password from the terminal")?;
+    Ok(Some(password).filter(|p| !p.is_empty()))
+}
+
+/// Saves a relay password typed at set-up in the keyring, so that syncing
+/// finds it; without a keyring, says how to give it instead.
+pub(crate) async fn remember_relay_password(address: &str, password: &str) {
+    if let Err(error) = escale_core::save_relay_password(address, password).await {
+        eprintln!(
+            "note: the relay password was not saved ({error}); give it with \
+             ESCALE_RELAY_PASSWORD when syncing"
+        );
+    }
+}

@@ -49,15 +49,22 @@ impl std::fmt::Debug for RelayAccess {
 }
 
 impl RelayAccess {
-    fn secrets(&self) -> Secrets {
-        let mut secrets = Secrets::from_env();
-        if let Some(password) = &self.password {
-            secrets.password = Some(password.clone());
-        }
-        if let Some(ca_file) = &self.ca_file {
-            secrets.ca_file = Some(ca_file.clone());
-        }
-        secrets
+    /// The credentials for `url`: these, else the environment's, else the
+    /// keyring's (a blocking lookup, so off the async threads).
+    async fn secrets(&self, url: &RelayUrl, address: &str) -> Secrets {
+        let (url, address, access) = (url.clone(), address.to_owned(), self.clone());
+        let resolve = move || {
+            let mut secrets =
+                crate::repository::relay_secrets(&url, &address, access.password.as_deref(), None);
+            // Given for this check, the file wins over the environment's.
+            if access.ca_file.is_some() {
+                secrets.ca_file = access.ca_file.clone();
+            }
+            secrets
+        };
+        tokio::task::spawn_blocking(resolve)
+            .await
+            .unwrap_or_else(|_| Secrets::from_env())
     }
 }
 
@@ -296,7 +303,8 @@ impl Checker {
             }
         }
 
-        let relay = match relay::open_with(&url, &access.secrets()) {
+        let secrets = access.secrets(&url, address).await;
+        let relay = match relay::open_with(&url, &secrets) {
             Ok(relay) => relay,
             Err(err) => {
                 self.record(CheckStepKind::Login, Err(explain(&err, &url, Stage::Login)));

@@ -240,6 +240,11 @@ pub struct RepositoryConfig {
     /// `webdavs://cloud.example.com/remote.php/dav/files/ana/escale`. Never
     /// holds a password.
     pub relay: String,
+    /// A PEM file of certificate authorities to trust for this relay
+    /// besides the system's: a server with a private certificate, or a
+    /// company proxy that inspects secure connections.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_file: Option<PathBuf>,
     /// Which way changes travel by default (see [`AccessRule`] for
     /// exceptions by path).
     #[serde(default, skip_serializing_if = "is_default")]
@@ -388,6 +393,7 @@ impl RepositoryConfig {
             name: name.into(),
             folder: folder.into(),
             relay: relay.into(),
+            ca_file: None,
             mode: SyncMode::default(),
             quota: None,
             include: Vec::new(),
@@ -678,6 +684,7 @@ mod tests {
             "webdavs://cloud.example.com/remote.php/dav/files/ana/escale-scans",
         );
         expected.mode = SyncMode::ReceiveOnly;
+        expected.ca_file = Some("/etc/ssl/company-proxy-ca.pem".into());
         assert_eq!(*scans, expected);
     }
 

@@ -84,3 +84,44 @@ pub async fn saved_passphrase(config_dir: &ConfigDir, name: &str) -> Result<Opti
     })
     .await
 }
+
+/// The keyring entry of the relay at `address`. Relays are keyed by their
+/// address (which never holds a password): two repositories on the same
+/// server login share it, and it exists before any repository does, when
+/// the setup checks the relay.
+fn relay_entry(address: &str) -> Result<keyring::Entry> {
+    keyring::Entry::new(SERVICE, &format!("relay {address}")).map_err(keyring_error)
+}
+
+/// Saves the password of the relay at `address` (for S3, the access key
+/// id and the secret key as `ID:SECRET`) in the keyring, where syncing
+/// finds it.
+pub async fn save_relay_password(address: &str, password: &str) -> Result<()> {
+    if disabled() {
+        return Err(Error::Keyring(format!("it is turned off by {DISABLE_ENV}")));
+    }
+    let address = address.to_owned();
+    let password = zeroize::Zeroizing::new(password.to_owned());
+    blocking(move || {
+        relay_entry(&address)?
+            .set_password(&password)
+            .map_err(keyring_error)
+    })
+    .await
+}
+
+/// The saved password of the relay at `address`, if the keyring has one;
+/// a missing or locked keyring reads as none. Blocking: called from the
+/// sync thread.
+pub(crate) fn relay_password(address: &str) -> Option<zeroize::Zeroizing<String>> {
+    if disabled() {
+        return None;
+    }
+    match relay_entry(address).and_then(|entry| entry.get_password().map_err(keyring_error)) {
+        Ok(password) => Some(zeroize::Zeroizing::new(password)),
+        Err(error) => {
+            tracing::debug!(%error, "no relay password from the keyring");
+            None
+        }
+    }
+}

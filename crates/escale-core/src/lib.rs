@@ -78,7 +78,7 @@ pub use events::{
 };
 pub use format::FormatError;
 pub use ids::{ClientId, InvalidId, ObjectId, RepositoryId};
-pub use keyring::{save_passphrase, saved_passphrase};
+pub use keyring::{save_passphrase, save_relay_password, saved_passphrase};
 pub use live::LiveStatus;
 pub use relay::{RelayError, RelayErrorKind};
 pub use state::StateError;

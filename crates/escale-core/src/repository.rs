@@ -71,6 +71,11 @@ pub struct NewRepository {
     pub mode: SyncMode,
     /// The most the repository may keep on the relay; no limit when `None`.
     pub quota: Option<ByteSize>,
+    /// The relay password and certificate authorities, when the relay
+    /// needs them: the authorities' file is recorded in the settings, the
+    /// password never (front ends save it with
+    /// [`save_relay_password`](crate::save_relay_password)).
+    pub access: crate::RelayAccess,
 }
 
 impl NewRepository {
@@ -88,6 +93,7 @@ impl NewRepository {
             client_name: None,
             mode: SyncMode::default(),
             quota: None,
+            access: crate::RelayAccess::default(),
         }
     }
 }
@@ -151,7 +157,14 @@ async fn set_up(
     let config_dir = config_dir.clone();
     blocking(move |runtime| {
         let (mut config, repo) = prepare(&config_dir, &new)?;
-        let relay = open_relay(&repo.relay, runtime)?;
+        let url = RelayUrl::parse(&repo.relay)?;
+        let secrets = relay_secrets(
+            &url,
+            &repo.relay,
+            new.access.password.as_deref(),
+            repo.ca_file.as_deref(),
+        );
+        let relay = RelayIo::new(relay::open_with(&url, &secrets)?, runtime);
         let codec = keys(&relay, &repo.relay)?;
         set_up_locally(&config_dir, &repo, &new, relay, codec)?;
         config.add_repository(repo.clone())?;
@@ -228,7 +241,7 @@ pub async fn change_passphrase(
     let name = name.to_owned();
     blocking(move |runtime| {
         let repo = configured(&config_dir, &name)?;
-        let relay = open_relay(&repo.relay, runtime)?;
+        let relay = open_relay(&repo, runtime)?;
         let header = read_header(&relay, &repo.relay)?;
         let key = header.kdf.derive(old.expose()).map_err(crypto_error)?;
         let master = header
@@ -278,6 +291,7 @@ fn prepare(
     let mut repo = RepositoryConfig::new(new.name.clone(), new.folder.clone(), new.relay.clone());
     repo.mode = new.mode;
     repo.quota = new.quota;
+    repo.ca_file = new.access.ca_file.clone();
     let mut candidate = config.clone();
     candidate.add_repository(repo.clone())?;
     Ok((config, repo))
@@ -291,10 +305,60 @@ fn configured(config_dir: &ConfigDir, name: &str) -> Result<RepositoryConfig> {
         .ok_or_else(|| Error::UnknownRepository(name.to_owned()))
 }
 
-pub(crate) fn open_relay(address: &str, runtime: tokio::runtime::Handle) -> Result<RelayIo> {
+/// Opens the relay of `repo` with its credentials.
+pub(crate) fn open_relay(
+    repo: &RepositoryConfig,
+    runtime: tokio::runtime::Handle,
+) -> Result<RelayIo> {
+    open_relay_at(&repo.relay, repo.ca_file.as_deref(), runtime)
+}
+
+/// Opens the relay at `address`, trusting `ca_file` besides the system's
+/// authorities (the environment's `ESCALE_CA_FILE` wins).
+pub(crate) fn open_relay_at(
+    address: &str,
+    ca_file: Option<&std::path::Path>,
+    runtime: tokio::runtime::Handle,
+) -> Result<RelayIo> {
     let url = RelayUrl::parse(address)?;
-    let relay = relay::open(&url)?;
+    let relay = relay::open_with(&url, &relay_secrets(&url, address, None, ca_file))?;
     Ok(RelayIo::new(relay, runtime))
+}
+
+/// The credentials for the relay at `address`, in the documented order:
+/// `password` when given (a setup checking a relay), the environment, then
+/// the keyring. Blocking (the keyring).
+pub(crate) fn relay_secrets(
+    url: &RelayUrl,
+    address: &str,
+    password: Option<&str>,
+    ca_file: Option<&std::path::Path>,
+) -> relay::Secrets {
+    let mut secrets = relay::Secrets::from_env();
+    let saved;
+    let password = match password {
+        Some(password) => Some(password),
+        None if secrets.password.is_some() || secrets.s3_keys.is_some() => None,
+        None => {
+            saved = crate::keyring::relay_password(address);
+            saved.as_deref().map(String::as_str)
+        }
+    };
+    if let Some(password) = password {
+        match url {
+            // S3 needs two keys: kept together as `ID:SECRET`.
+            RelayUrl::S3 { .. } => {
+                if let Some((id, secret)) = password.split_once(':') {
+                    secrets.s3_keys = Some((id.to_owned(), secret.to_owned()));
+                }
+            }
+            _ => secrets.password = Some(password.to_owned()),
+        }
+    }
+    if secrets.ca_file.is_none() {
+        secrets.ca_file = ca_file.map(std::path::Path::to_path_buf);
+    }
+    secrets
 }
 
 pub(crate) fn read_header(relay: &RelayIo, address: &str) -> Result<Header> {
@@ -364,7 +428,7 @@ pub(crate) async fn heads_fingerprint(config_dir: &ConfigDir, name: &str) -> Res
     let name = name.to_owned();
     blocking(move |runtime| {
         let repo = configured(&config_dir, &name)?;
-        let relay = open_relay(&repo.relay, runtime)?;
+        let relay = open_relay(&repo, runtime)?;
         let mut hasher = std::collections::hash_map::DefaultHasher::new();
         let mut clients: Vec<String> = relay
             .list(&format::clients_dir())?
@@ -513,7 +577,7 @@ pub(crate) fn open_session(
     let repository: RepositoryId = required_meta(&db, name, "repository", "repository identifier")?;
     let me: ClientId = required_meta(&db, name, "client", "client identifier")?;
     let client_name = db.meta("name")?.unwrap_or_else(default_client_name);
-    let relay = open_relay(&repo.relay, runtime)?;
+    let relay = open_relay(&repo, runtime)?;
     let header = read_header(&relay, &repo.relay)?;
     if header.repository != repository {
         return Err(Error::DifferentRepository {

@@ -8,7 +8,7 @@ use bytes::Bytes;
 
 use crate::format::{self, Batch, ChunkPlacement, Head, ObjectEntry, WireRecord};
 use crate::ids::{ClientId, ObjectId};
-use crate::repository::{open_relay, read_header, unlock};
+use crate::repository::{open_relay_at, read_header, unlock};
 use crate::state::ChunkRef;
 use crate::version::VersionVector;
 use crate::{ConfigDir, NewRepository, Passphrase};
@@ -34,6 +34,7 @@ fn records_with_hostile_paths_are_refused_and_the_rest_is_applied() {
                 client_name: Some("victim".into()),
                 mode: crate::SyncMode::default(),
                 quota: None,
+                access: crate::RelayAccess::default(),
             },
             Passphrase::new(PASSPHRASE.into()),
         ))
@@ -41,7 +42,7 @@ fn records_with_hostile_paths_are_refused_and_the_rest_is_applied() {
 
     // A second client, forged by hand, publishes one good record and many
     // hostile ones, all pointing at the same valid content.
-    let relay = open_relay(&relay_url, runtime.handle().clone()).unwrap();
+    let relay = open_relay_at(&relay_url, None, runtime.handle().clone()).unwrap();
     let codec = std::thread::scope(|scope| {
         scope
             .spawn(|| {
