@@ -242,3 +242,40 @@ fn a_certificate_file_given_at_init_is_kept_for_syncing() {
         "nothing reached the relay"
     );
 }
+
+#[test]
+#[ignore = "needs scripts/relay-servers.sh"]
+fn check_goes_through_the_proxy_of_the_environment_and_names_it() {
+    let servers = Servers::get();
+    let url = servers.var("WEBDAV_URL");
+    let free = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let proxied = |no_proxy: Option<&str>| {
+        let config = tempfile::tempdir().unwrap();
+        let mut command = escale(config.path());
+        command
+            .args(["check", url])
+            .env("HTTP_PROXY", format!("http://127.0.0.1:{free}"));
+        if let Some(list) = no_proxy {
+            command.env("NO_PROXY", list);
+        }
+        servers.credentials("WEBDAV", &mut command);
+        command.output().unwrap()
+    };
+    // A proxy nobody runs: the check says so, naming the setting.
+    let output = proxied(None);
+    assert!(!output.status.success());
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(text.contains("The proxy 127.0.0.1:"), "{text}");
+    assert!(text.contains("HTTP_PROXY"), "{text}");
+    // Listed in NO_PROXY, the server is reached directly.
+    let output = proxied(Some("127.0.0.1"));
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stdout)
+    );
+}

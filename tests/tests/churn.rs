@@ -769,11 +769,14 @@ fn write_dated(path: &Path, data: &[u8], unix_seconds: u64) {
 /// sync` and no kill, so that it fails (or passes) every time.
 ///
 /// A conflict copy's content travelled once and left the relay. A deletes
-/// the copy while C announces it; an edit survives a crossed deletion, so
-/// the copy comes back to A, which no longer has its content and asks for
-/// it. B and C both receive A's deletion and A's request in one cycle: the
-/// deletion makes them publish their copy again (which refers to the
-/// content without uploading it), and the request must still be answered.
+/// the copy while B marks it executable; a change survives a crossed
+/// deletion, so the copy comes back to A, which no longer has its content
+/// and asks for it. B and C both receive A's deletion and A's request in
+/// one cycle: the deletion makes them publish their copy again (which
+/// refers to the content without uploading it), and the request must
+/// still be answered. (The churn found it with C's own announcement of the
+/// copy crossing the deletion; every computer now announces a copy as the
+/// same version, so that no longer crosses.)
 #[test]
 fn a_content_asked_for_again_is_sent_even_right_after_a_crossed_deletion() {
     let dir = tempfile::tempdir().unwrap();
@@ -817,8 +820,16 @@ fn a_content_asked_for_again_is_sent_even_right_after_a_crossed_deletion() {
     sync(&c);
     sync(&b);
     sync(&c);
-    // A deletes the copy; C's announcement crossed that deletion, so the
-    // copy comes back, and A asks for its content.
+    // B marks the copy executable (a change that refers to the content
+    // without uploading it) while A deletes it: the change crosses the
+    // deletion, so the copy comes back, and A asks for its content.
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let on_b = b.1.join(copy);
+        assert_eq!(fs::read(&on_b).unwrap(), lost, "B lacks the copy");
+        fs::set_permissions(&on_b, fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    sync(&b);
     fs::remove_file(a.1.join(copy)).unwrap();
     let report = sync(&a);
     assert!(

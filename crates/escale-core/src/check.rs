@@ -282,16 +282,41 @@ impl Checker {
         };
         self.record(CheckStepKind::Address, Ok(kind));
 
-        match url.endpoint() {
+        // Behind a proxy, only the proxy is reached directly: a direct
+        // connection that the company firewall drops says nothing.
+        let proxy = url.endpoint().and_then(|(host, _)| proxy_for(&url, &host));
+        let target = match &proxy {
+            Some(proxy) => Some((proxy.host.clone(), proxy.port)),
+            None => url.endpoint(),
+        };
+        match target {
             Some((host, port)) => {
                 let found = find_server(&host, port).await;
                 let Some(addresses) = self.record_with(CheckStepKind::ServerName, found) else {
                     return;
                 };
-                if !self.record(
-                    CheckStepKind::Connection,
-                    connect(&host, port, &addresses).await,
-                ) {
+                let mut connected = connect(&host, port, &addresses).await;
+                if let Some(proxy) = &proxy {
+                    connected = match connected {
+                        Ok(_) => Ok(format!(
+                            "through the proxy {host}:{port} (from {})",
+                            proxy.variable
+                        )),
+                        Err(mut failure) => {
+                            failure.problem = format!(
+                                "The proxy {host}:{port} named in {} cannot be reached: {}",
+                                proxy.variable, failure.problem
+                            );
+                            failure.fix = format!(
+                                "Check the proxy setting {} (ask IT for the right one), or \
+                                 list the server in NO_PROXY if it is reached directly.",
+                                proxy.variable
+                            );
+                            Err(failure)
+                        }
+                    };
+                }
+                if !self.record(CheckStepKind::Connection, connected) {
                     return;
                 }
             }
@@ -445,6 +470,71 @@ impl Checker {
         .map_err(|err| explain(&err, url, Stage::Delete));
         self.record(CheckStepKind::Delete, deleted);
     }
+}
+
+/// A proxy the relay's requests go through.
+#[derive(Debug, PartialEq, Eq)]
+struct Proxy {
+    host: String,
+    port: u16,
+    /// The environment variable it came from, to name in messages.
+    variable: &'static str,
+}
+
+/// The proxy that the HTTP client (WebDAV, S3) uses for `host`, read from
+/// the environment the way it reads it: `HTTPS_PROXY` or `HTTP_PROXY` by
+/// the relay's scheme, then `ALL_PROXY`, in capitals or not, unless
+/// `NO_PROXY` lists the host.
+fn proxy_for(url: &RelayUrl, host: &str) -> Option<Proxy> {
+    proxy_from(url, host, |name| std::env::var(name).ok())
+}
+
+fn proxy_from(url: &RelayUrl, host: &str, var: impl Fn(&str) -> Option<String>) -> Option<Proxy> {
+    let https = match url {
+        RelayUrl::WebDav { https, .. } => *https,
+        RelayUrl::S3 { endpoint, .. } => endpoint
+            .as_deref()
+            .is_none_or(|e| e.to_ascii_lowercase().starts_with("https")),
+        _ => return None,
+    };
+    let get = |upper: &'static str, lower: &'static str| {
+        var(upper)
+            .map(|v| (upper, v))
+            .or_else(|| var(lower).map(|v| (lower, v)))
+            .filter(|(_, v)| !v.trim().is_empty())
+    };
+    let no_proxy = get("NO_PROXY", "no_proxy")
+        .map(|(_, v)| v)
+        .unwrap_or_default();
+    let host = host.trim_matches(['[', ']']).to_ascii_lowercase();
+    let bypassed = no_proxy.split(',').map(str::trim).any(|entry| {
+        let entry = entry.trim_start_matches("*.").trim_start_matches('.');
+        let entry = entry.to_ascii_lowercase();
+        entry == "*"
+            || (!entry.is_empty() && (host == entry || host.ends_with(&format!(".{entry}"))))
+    });
+    if bypassed {
+        return None;
+    }
+    let (variable, value) = if https {
+        get("HTTPS_PROXY", "https_proxy")
+    } else {
+        get("HTTP_PROXY", "http_proxy")
+    }
+    .or_else(|| get("ALL_PROXY", "all_proxy"))?;
+    let rest = value.split_once("://").map_or(value.as_str(), |(_, r)| r);
+    let authority = rest.split('/').next().unwrap_or(rest);
+    // A user and password in the proxy's address are not part of its host.
+    let authority = authority.rsplit_once('@').map_or(authority, |(_, a)| a);
+    let (host, port) = match authority.rsplit_once(':') {
+        Some((h, p)) if !p.contains(']') => (h, p.parse().ok()?),
+        _ => (authority, 80),
+    };
+    Some(Proxy {
+        host: host.trim_matches(['[', ']']).to_owned(),
+        port,
+        variable,
+    })
 }
 
 /// Looks the server's name up.
@@ -711,6 +801,45 @@ mod tests {
             failed_code(&check),
             Some((CheckStepKind::Connection, "connection_refused".into()))
         );
+    }
+
+    #[test]
+    fn the_proxy_is_the_one_the_http_client_would_use() {
+        let vars = |pairs: &'static [(&'static str, &'static str)]| {
+            move |name: &str| {
+                pairs
+                    .iter()
+                    .find(|(k, _)| *k == name)
+                    .map(|(_, v)| (*v).to_owned())
+            }
+        };
+        let dav = RelayUrl::parse("webdavs://u@files.example.com/x").unwrap();
+        let plain = RelayUrl::parse("webdav://u@files.example.com/x").unwrap();
+        let env = vars(&[
+            ("HTTPS_PROXY", "http://user:pw@proxy.corp:3128"),
+            ("http_proxy", "proxy.corp:8080"),
+        ]);
+        assert_eq!(
+            proxy_from(&dav, "files.example.com", env),
+            Some(Proxy {
+                host: "proxy.corp".into(),
+                port: 3128,
+                variable: "HTTPS_PROXY"
+            })
+        );
+        assert_eq!(
+            proxy_from(&plain, "files.example.com", env).map(|p| (p.port, p.variable)),
+            Some((8080, "http_proxy"))
+        );
+        let bypass = vars(&[
+            ("HTTPS_PROXY", "http://proxy.corp:3128"),
+            ("NO_PROXY", "localhost, .example.com"),
+        ]);
+        assert_eq!(proxy_from(&dav, "files.example.com", bypass), None);
+        assert!(proxy_from(&dav, "example.org", bypass).is_some());
+        assert_eq!(proxy_from(&dav, "files.example.com", vars(&[])), None);
+        let ftp = RelayUrl::parse("ftp://u@files.example.com/x").unwrap();
+        assert_eq!(proxy_from(&ftp, "files.example.com", env), None);
     }
 
     #[test]
