@@ -92,6 +92,15 @@ pub fn escale(config_dir: &Path) -> Command {
     command
 }
 
+/// A loopback port nobody listens on at the moment of asking (released at
+/// once: for a server to start there, or to be refused on).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .map(|addr| addr.port())
+        .expect("a free loopback port")
+}
+
 /// Runs `command` and returns its output, failing the test with the
 /// command's standard error if it did not succeed.
 pub fn run_ok(command: &mut Command) -> std::process::Output {

@@ -5,7 +5,6 @@
 //! driver's own error message, so a broken UI shows up as a readable panic.
 
 use std::ffi::OsStr;
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -31,8 +30,8 @@ impl TauriDriver {
     ///
     /// If `tauri-driver` is not installed or does not answer within 30 s.
     pub fn start<K: AsRef<OsStr>, V: AsRef<OsStr>>(env: &[(K, V)]) -> TauriDriver {
-        let port = free_port();
-        let native_port = free_port();
+        let port = crate::free_port();
+        let native_port = crate::free_port();
         let mut command = Command::new(tauri_driver_path());
         command
             .args(["--port", &port.to_string()])
@@ -243,13 +242,6 @@ fn call(request: reqwest::blocking::RequestBuilder, what: &str) -> Value {
         "WebDriver {what} failed ({status}): {body}"
     );
     body["value"].clone()
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .map(|addr| addr.port())
-        .expect("a free loopback port")
 }
 
 fn tauri_driver_path() -> PathBuf {

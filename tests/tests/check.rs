@@ -125,11 +125,7 @@ fn check_says_the_password_is_wrong() {
 fn check_says_nothing_listens_on_a_wrong_port() {
     let servers = Servers::get();
     // A port just released: nothing listens there.
-    let free = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let free = escale_e2e::free_port();
     let port = servers.var("WEBDAV_PORT");
     let url = servers
         .var("WEBDAV_URL")
@@ -248,11 +244,7 @@ fn a_certificate_file_given_at_init_is_kept_for_syncing() {
 fn check_goes_through_the_proxy_of_the_environment_and_names_it() {
     let servers = Servers::get();
     let url = servers.var("WEBDAV_URL");
-    let free = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let free = escale_e2e::free_port();
     let proxied = |no_proxy: Option<&str>| {
         let config = tempfile::tempdir().unwrap();
         let mut command = escale(config.path());

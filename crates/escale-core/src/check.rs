@@ -284,10 +284,13 @@ impl Checker {
 
         // Behind a proxy, only the proxy is reached directly: a direct
         // connection that the company firewall drops says nothing.
-        let proxy = url.endpoint().and_then(|(host, _)| proxy_for(&url, &host));
+        let endpoint = url.endpoint();
+        let proxy = endpoint
+            .as_ref()
+            .and_then(|(host, _)| proxy_for(&url, host));
         let target = match &proxy {
             Some(proxy) => Some((proxy.host.clone(), proxy.port)),
-            None => url.endpoint(),
+            None => endpoint,
         };
         match target {
             Some((host, port)) => {

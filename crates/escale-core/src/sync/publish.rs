@@ -74,6 +74,25 @@ impl Outbox {
     }
 }
 
+/// The publication of file `state` (holding `content`) exactly as recorded.
+fn file_outgoing(state: FileState, content: ContentId) -> Outgoing {
+    Outgoing {
+        record: Record {
+            path: state.path.clone(),
+            change: format::Change::File {
+                size: state.size,
+                mtime_ns: state.mtime_ns,
+                executable: state.executable,
+                content,
+                chunks: state.chunks.clone(),
+            },
+            version: state.version.clone(),
+            origin: state.origin,
+        },
+        state,
+    }
+}
+
 /// A change found by the scan, ready to be published.
 struct Outgoing {
     record: Record,
@@ -460,12 +479,7 @@ impl Session {
             self.check_stop()?;
             let mut held = false;
             for state in self.db.files_with_content(&content)? {
-                let Some(entry) =
-                    scan::stat(&self.folder, &state.path).map_err(|source| Error::LocalIo {
-                        path: state.path.to_local(&self.folder),
-                        source,
-                    })?
-                else {
+                let Some(entry) = self.stat_now(&state.path)? else {
                     continue;
                 };
                 // Only the size is compared: a path marked for publishing
@@ -505,10 +519,7 @@ impl Session {
     pub(crate) fn announce_copies(&mut self, outbox: &mut Outbox) -> Result<()> {
         for path in self.db.announcements()? {
             let state = self.db.file(&path)?;
-            let on_disk = scan::stat(&self.folder, &path).map_err(|source| Error::LocalIo {
-                path: path.to_local(&self.folder),
-                source,
-            })?;
+            let on_disk = self.stat_now(&path)?;
             let unchanged = state.as_ref().is_some_and(|state| {
                 state.kind == StateKind::File
                     && on_disk
@@ -520,21 +531,7 @@ impl Session {
                     let Some(content) = state.content else {
                         continue;
                     };
-                    outbox.outgoing.push(Outgoing {
-                        record: Record {
-                            path: state.path.clone(),
-                            change: format::Change::File {
-                                size: state.size,
-                                mtime_ns: state.mtime_ns,
-                                executable: state.executable,
-                                content,
-                                chunks: state.chunks.clone(),
-                            },
-                            version: state.version.clone(),
-                            origin: state.origin,
-                        },
-                        state,
-                    });
+                    outbox.outgoing.push(file_outgoing(state, content));
                     outbox.announced.push(path);
                 }
                 _ => self.db.remove_announcement(&path)?,
@@ -573,20 +570,8 @@ impl Session {
         chunks: Vec<ChunkRef>,
         version: VersionVector,
     ) -> Outgoing {
-        Outgoing {
-            record: Record {
-                path: entry.path.clone(),
-                change: format::Change::File {
-                    size: entry.size,
-                    mtime_ns: entry.mtime_ns,
-                    executable: entry.executable,
-                    content,
-                    chunks: chunks.clone(),
-                },
-                version: version.clone(),
-                origin: self.me,
-            },
-            state: FileState {
+        file_outgoing(
+            FileState {
                 path: entry.path.clone(),
                 kind: StateKind::File,
                 size: entry.size,
@@ -598,7 +583,16 @@ impl Session {
                 version,
                 origin: self.me,
             },
-        }
+            content,
+        )
+    }
+
+    /// Whether `path` is on disk now, and as what.
+    fn stat_now(&self, path: &RelPath) -> Result<Option<ScannedEntry>> {
+        scan::stat(&self.folder, path).map_err(|source| Error::LocalIo {
+            path: path.to_local(&self.folder),
+            source,
+        })
     }
 
     /// Reads a changed file once: chunks it, computes the identifiers, and
