@@ -631,14 +631,17 @@ EOF
   local uid gid
   uid="$(id -u "$TEST_USER")"
   gid="$(id -g "$TEST_USER")"
-  # Run as the test user, so that a read-only folder means something; the
-  # directory cache is off so that files changed in the data folder show.
+  # Run as the test user, so that a read-only folder means something. The
+  # directory cache is kept short so that files changed in the data folder
+  # show at once; not 0s: rclone 1.75 then re-arms its cache cleanup timer
+  # with no delay, forever, once a folder is cached, and spins both cores
+  # on goroutines waiting for one lock (requests then take minutes).
   cat >"$D/run/rclone_webdav.sh" <<EOF
 #!/bin/sh
 exec setpriv --reuid=$uid --regid=$gid --init-groups \\
   env HOME=$D/run/rclone_webdav/home RCLONE_CONFIG=$D/rclone/rclone.conf \\
   $D/bin/rclone serve webdav $D/data/rclone_webdav --addr 127.0.0.1:$RCLONE_WEBDAV_PORT \\
-  --user $TEST_USER --pass $TEST_PASSWORD --dir-cache-time 0s \\
+  --user $TEST_USER --pass $TEST_PASSWORD --dir-cache-time 100ms \\
   --cache-dir $D/run/rclone_webdav/home/cache -v
 EOF
 }
