@@ -45,6 +45,17 @@ pub fn artifacts_dir() -> PathBuf {
     dir
 }
 
+/// The variables (or their beginnings) that `cargo test` sets for a test
+/// to describe the test's package.
+const TEST_PACKAGE_VARS: [&str; 6] = [
+    "CARGO_PKG_",
+    "CARGO_MANIFEST_",
+    "CARGO_CRATE_",
+    "CARGO_BIN_",
+    "CARGO_PRIMARY_PACKAGE",
+    "CARGO_TARGET_TMPDIR",
+];
+
 /// The path of binary `bin` from package `package`, built now if needed.
 ///
 /// # Panics
@@ -59,11 +70,27 @@ pub fn binary(package: &str, bin: &str) -> PathBuf {
         .unwrap_or_else(|poisoned| poisoned.into_inner());
     if !built.iter().any(|name| name == bin) {
         let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-        let status = Command::new(cargo)
-            .current_dir(workspace_root())
-            .args(["build", "--quiet", "--package", package, "--bin", bin])
-            .status()
-            .expect("cargo can be started");
+        let mut build = Command::new(cargo);
+        build.current_dir(workspace_root()).args([
+            "build",
+            "--quiet",
+            "--package",
+            package,
+            "--bin",
+            bin,
+        ]);
+        // `cargo test` gives the test the variables that describe its own
+        // package (CARGO_PKG_NAME, CARGO_MANIFEST_DIR…). Build scripts that
+        // read them (ring's does) have cargo rebuild when they change, so
+        // passing them on would rebuild ring and all that depends on it
+        // here, and again at the next `cargo test`: a minute each time.
+        for (key, _) in std::env::vars_os() {
+            let key = key.to_string_lossy();
+            if TEST_PACKAGE_VARS.iter().any(|var| key.starts_with(var)) {
+                build.env_remove(&*key);
+            }
+        }
+        let status = build.status().expect("cargo can be started");
         assert!(status.success(), "building {bin} failed");
         built.push(bin.to_owned());
     }
