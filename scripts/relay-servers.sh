@@ -744,6 +744,11 @@ write_env() {
         url="s3://$S3_BUCKET/relay?endpoint=http://127.0.0.1:$S3_PORT&region=$S3_REGION&path_style=true"
         env_add S3_URL "$url"
         env_add S3_INTERNAL_PORTS "$S3_INTERNAL_PORTS"
+        # The filer's HTTP API lists the bucket as folders and files, with
+        # no signature: how tests see what is stored without an S3 client.
+        local -a internal
+        IFS=, read -r -a internal <<<"$S3_INTERNAL_PORTS"
+        env_add S3_FILER_URL "http://127.0.0.1:${internal[5]}/buckets/$S3_BUCKET/"
         ;;
       sftp)
         env_add SFTP_URL "sftp://$TEST_USER@127.0.0.1:$SFTP_PORT$D/data/sftp/relay"

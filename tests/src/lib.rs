@@ -5,6 +5,7 @@
 //! executable: the first call in a process runs `cargo build` for it, so a
 //! test never runs a stale binary.
 
+pub mod relay;
 pub mod servers;
 pub mod tray_host;
 pub mod webdriver;
@@ -111,6 +112,12 @@ pub fn escale(config_dir: &Path) -> Command {
         .env_remove("ESCALE_CA_FILE")
         .env_remove("AWS_ACCESS_KEY_ID")
         .env_remove("AWS_SECRET_ACCESS_KEY")
+        // `relay-servers.sh run` exports these for the tests; a computer
+        // gets them only from the relay it syncs through.
+        .env_remove("ESCALE_SSH_KEY")
+        .env_remove("ESCALE_KNOWN_HOSTS")
+        .env_remove("ESCALE_RCLONE")
+        .env_remove("RCLONE_CONFIG")
         // Tests never touch the keyring of whoever runs them; the keyring
         // test turns it back on inside its own private keyring session.
         .env("ESCALE_NO_KEYRING", "1")
@@ -142,11 +149,29 @@ pub fn set_up_command(
     folder: &Path,
     relay: &Path,
 ) -> Command {
+    set_up_command_at(
+        config_dir,
+        verb,
+        name,
+        folder,
+        &format!("file://{}", relay.display()),
+    )
+}
+
+/// [`set_up_command`] for a relay at any address `url`; the caller adds the
+/// passphrase and the relay's credentials.
+pub fn set_up_command_at(
+    config_dir: &Path,
+    verb: &str,
+    name: &str,
+    folder: &Path,
+    url: &str,
+) -> Command {
     let mut command = escale(config_dir);
     command
         .args([verb, name, "--folder"])
         .arg(folder)
         .arg("--relay")
-        .arg(format!("file://{}", relay.display()));
+        .arg(url);
     command
 }
