@@ -61,10 +61,14 @@ impl Relay {
     /// Escale is given an existing relay folder, never asked to make one.
     /// Each call takes a folder of its own, so that tests can run in
     /// parallel on one server, and again on servers that ran them before.
+    /// On WebDAV servers it is made with `MKCOL`; on the others, in the
+    /// server's data folder and handed to the server's user, which needs
+    /// root (S3 needs nothing: a prefix exists once something is under it).
     ///
     /// # Panics
     ///
-    /// When that server is not in the settings.
+    /// When that server is not in the settings, or the folder cannot be
+    /// made.
     pub fn on_server(servers: &Servers, name: &str, label: &str) -> Relay {
         static TAKEN: AtomicU32 = AtomicU32::new(0);
         let folder = format!(
@@ -79,6 +83,13 @@ impl Relay {
             // it, and Escale writes a folder marker for it.
             let filer = servers.var("S3_FILER_URL").trim_end_matches('/');
             Storage::Filer(format!("{filer}/relay/{folder}/"))
+        } else if let Some(http) = servers.optional(&format!("{name}_HTTP_URL")) {
+            make_webdav_folder(servers, name, &format!("{http}relay/{folder}/"));
+            Storage::Folder(
+                Path::new(servers.var(&format!("{name}_DATA")))
+                    .join("relay")
+                    .join(folder),
+            )
         } else {
             let parent = Path::new(servers.var(&format!("{name}_DATA"))).join("relay");
             let dir = parent.join(folder);
@@ -176,6 +187,32 @@ impl Relay {
             })
             .collect()
     }
+}
+
+/// Makes the folder at `url` (ending with `/`) on WebDAV server `name`.
+fn make_webdav_folder(servers: &Servers, name: &str, url: &str) {
+    let mut client = reqwest::blocking::Client::builder();
+    if url.starts_with("https:") {
+        let pem = fs::read(servers.var("CA_FILE")).expect("the test CA");
+        client = client
+            .add_root_certificate(reqwest::Certificate::from_pem(&pem).expect("a PEM certificate"));
+    }
+    let mkcol = reqwest::Method::from_bytes(b"MKCOL").expect("a method name");
+    let response = client
+        .build()
+        .expect("an HTTP client")
+        .request(mkcol, url)
+        .basic_auth(
+            servers.var(&format!("{name}_USER")),
+            Some(servers.var(&format!("{name}_PASSWORD"))),
+        )
+        .send()
+        .unwrap_or_else(|e| panic!("MKCOL {url}: {e}"));
+    assert!(
+        response.status() == reqwest::StatusCode::CREATED,
+        "MKCOL {url}: {}",
+        response.status()
+    );
 }
 
 /// `url` with its relay folder `…/relay` replaced by `…/relay/folder`.

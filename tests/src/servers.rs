@@ -54,6 +54,11 @@ impl Servers {
             .unwrap_or_else(|| panic!("servers.env has no {key}: is that server running?"))
     }
 
+    /// The setting `key`, if the settings have it.
+    pub fn optional(&self, key: &str) -> Option<&str> {
+        self.vars.get(key).map(String::as_str)
+    }
+
     /// Gives `command` the credentials of server `name` (`WEBDAV`, `S3`…)
     /// the way a user would: in the environment, never on the command line.
     pub fn credentials(&self, name: &str, command: &mut Command) {
