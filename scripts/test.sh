@@ -36,7 +36,7 @@ chmod 755 "$servers_dir"
 scripts/relay-servers.sh run "$servers_dir" -- bash -c '
   set -e
   cargo test --package escale-core --lib --locked -- --ignored relay::
-  cargo test --package escale-e2e --test check --test network --locked -- --ignored
+  cargo test --package escale-e2e --test check --test network --test faults --locked -- --ignored
 '
 rm -rf "$servers_dir"
 

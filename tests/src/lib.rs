@@ -5,6 +5,7 @@
 //! executable: the first call in a process runs `cargo build` for it, so a
 //! test never runs a stale binary.
 
+pub mod fault_proxy;
 pub mod relay;
 pub mod servers;
 pub mod tray_host;
