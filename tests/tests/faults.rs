@@ -300,9 +300,10 @@ fn a_server_killed_mid_transfer_and_restarted_converges_with_nothing_left_over()
     let failed_up = kill_server_during(&servers, spawn_sync(&world, 0), "A uploading", || {
         proxy.counts().bytes_up > before + 5 * 1024 * 1024
     });
+    assert!(failed_up, "A's sync went through a dead server");
     let mut tally = Tally::default();
-    // A finishes its upload (B receives within the same rounds unless the
-    // next kill is set up first: A syncs alone).
+    // A alone finishes its upload, so that the next kill lands in B's
+    // download.
     for _ in 0..3 {
         tally.syncs += 1;
         if let Err(why) = world.try_sync(0) {
@@ -317,6 +318,7 @@ fn a_server_killed_mid_transfer_and_restarted_converges_with_nothing_left_over()
     let failed_down = kill_server_during(&servers, spawn_sync(&world, 1), "B downloading", || {
         proxy.counts().bytes_down > before + 5 * 1024 * 1024
     });
+    assert!(failed_down, "B's sync went through a dead server");
     // An interrupted download never leaves a partial file in the folder.
     let got = world.read(1, "Archives/sauvegarde complète.bin");
     assert!(
@@ -331,9 +333,8 @@ fn a_server_killed_mid_transfer_and_restarted_converges_with_nothing_left_over()
     assert_no_temporaries(&world);
     let counts = proxy.counts();
     eprintln!(
-        "server killed twice: interrupted syncs failed: upload {failed_up}, download {failed_down}; \
-         then {} syncs, {} failed: {:?}; proxy: {} connections, {} refused while the server was \
-         down; converged in {:.1?}",
+        "server killed twice, mid-upload and mid-download; then {} syncs, {} failed: {:?}; \
+         proxy: {} connections, {} refused while the server was down; converged in {:.1?}",
         tally.syncs,
         tally.failures.len(),
         tally.failures,
