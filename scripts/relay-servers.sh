@@ -631,14 +631,17 @@ EOF
   local uid gid
   uid="$(id -u "$TEST_USER")"
   gid="$(id -g "$TEST_USER")"
-  # Run as the test user, so that a read-only folder means something; the
-  # directory cache is off so that files changed in the data folder show.
+  # Run as the test user, so that a read-only folder means something. The
+  # directory cache is kept short so that files changed in the data folder
+  # show at once; not 0s: rclone 1.75 then re-arms its cache cleanup timer
+  # with no delay, forever, once a folder is cached, and spins both cores
+  # on goroutines waiting for one lock (requests then take minutes).
   cat >"$D/run/rclone_webdav.sh" <<EOF
 #!/bin/sh
 exec setpriv --reuid=$uid --regid=$gid --init-groups \\
   env HOME=$D/run/rclone_webdav/home RCLONE_CONFIG=$D/rclone/rclone.conf \\
   $D/bin/rclone serve webdav $D/data/rclone_webdav --addr 127.0.0.1:$RCLONE_WEBDAV_PORT \\
-  --user $TEST_USER --pass $TEST_PASSWORD --dir-cache-time 0s \\
+  --user $TEST_USER --pass $TEST_PASSWORD --dir-cache-time 100ms \\
   --cache-dir $D/run/rclone_webdav/home/cache -v
 EOF
 }
@@ -741,6 +744,11 @@ write_env() {
         url="s3://$S3_BUCKET/relay?endpoint=http://127.0.0.1:$S3_PORT&region=$S3_REGION&path_style=true"
         env_add S3_URL "$url"
         env_add S3_INTERNAL_PORTS "$S3_INTERNAL_PORTS"
+        # The filer's HTTP API lists the bucket as folders and files, with
+        # no signature: how tests see what is stored without an S3 client.
+        local -a internal
+        IFS=, read -r -a internal <<<"$S3_INTERNAL_PORTS"
+        env_add S3_FILER_URL "http://127.0.0.1:${internal[5]}/buckets/$S3_BUCKET/"
         ;;
       sftp)
         env_add SFTP_URL "sftp://$TEST_USER@127.0.0.1:$SFTP_PORT$D/data/sftp/relay"

@@ -41,7 +41,7 @@ scripts/relay-servers.sh run "$servers_dir" -- bash -c '
   echo "==> Relay backends: conformance on every server"
   cargo test --package escale-core --lib --locked -- --ignored relay::
   echo "==> escale check and syncing through the servers"
-  cargo test --package escale-e2e --test check --locked -- --ignored
+  cargo test --package escale-e2e --test check --test network --test faults --locked -- --ignored
   echo "==> Desktop app and keyring (session bus, keyring, Xvfb, WebDriver)"
   scripts/desktop-session.sh cargo test --package escale-e2e --test desktop --test keyring \
     --locked -- --ignored --test-threads=1

@@ -5,6 +5,8 @@
 //! executable: the first call in a process runs `cargo build` for it, so a
 //! test never runs a stale binary.
 
+pub mod fault_proxy;
+pub mod relay;
 pub mod servers;
 pub mod tray_host;
 pub mod webdriver;
@@ -45,6 +47,17 @@ pub fn artifacts_dir() -> PathBuf {
     dir
 }
 
+/// The variables (or their beginnings) that `cargo test` sets for a test
+/// to describe the test's package.
+const TEST_PACKAGE_VARS: [&str; 6] = [
+    "CARGO_PKG_",
+    "CARGO_MANIFEST_",
+    "CARGO_CRATE_",
+    "CARGO_BIN_",
+    "CARGO_PRIMARY_PACKAGE",
+    "CARGO_TARGET_TMPDIR",
+];
+
 /// The path of binary `bin` from package `package`, built now if needed.
 ///
 /// # Panics
@@ -59,11 +72,27 @@ pub fn binary(package: &str, bin: &str) -> PathBuf {
         .unwrap_or_else(|poisoned| poisoned.into_inner());
     if !built.iter().any(|name| name == bin) {
         let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-        let status = Command::new(cargo)
-            .current_dir(workspace_root())
-            .args(["build", "--quiet", "--package", package, "--bin", bin])
-            .status()
-            .expect("cargo can be started");
+        let mut build = Command::new(cargo);
+        build.current_dir(workspace_root()).args([
+            "build",
+            "--quiet",
+            "--package",
+            package,
+            "--bin",
+            bin,
+        ]);
+        // `cargo test` gives the test the variables that describe its own
+        // package (CARGO_PKG_NAME, CARGO_MANIFEST_DIR…). Build scripts that
+        // read them (ring's does) have cargo rebuild when they change, so
+        // passing them on would rebuild ring and all that depends on it
+        // here, and again at the next `cargo test`: a minute each time.
+        for (key, _) in std::env::vars_os() {
+            let key = key.to_string_lossy();
+            if TEST_PACKAGE_VARS.iter().any(|var| key.starts_with(var)) {
+                build.env_remove(&*key);
+            }
+        }
+        let status = build.status().expect("cargo can be started");
         assert!(status.success(), "building {bin} failed");
         built.push(bin.to_owned());
     }
@@ -84,6 +113,12 @@ pub fn escale(config_dir: &Path) -> Command {
         .env_remove("ESCALE_CA_FILE")
         .env_remove("AWS_ACCESS_KEY_ID")
         .env_remove("AWS_SECRET_ACCESS_KEY")
+        // `relay-servers.sh run` exports these for the tests; a computer
+        // gets them only from the relay it syncs through.
+        .env_remove("ESCALE_SSH_KEY")
+        .env_remove("ESCALE_KNOWN_HOSTS")
+        .env_remove("ESCALE_RCLONE")
+        .env_remove("RCLONE_CONFIG")
         // Tests never touch the keyring of whoever runs them; the keyring
         // test turns it back on inside its own private keyring session.
         .env("ESCALE_NO_KEYRING", "1")
@@ -124,11 +159,29 @@ pub fn set_up_command(
     folder: &Path,
     relay: &Path,
 ) -> Command {
+    set_up_command_at(
+        config_dir,
+        verb,
+        name,
+        folder,
+        &format!("file://{}", relay.display()),
+    )
+}
+
+/// [`set_up_command`] for a relay at any address `url`; the caller adds the
+/// passphrase and the relay's credentials.
+pub fn set_up_command_at(
+    config_dir: &Path,
+    verb: &str,
+    name: &str,
+    folder: &Path,
+    url: &str,
+) -> Command {
     let mut command = escale(config_dir);
     command
         .args([verb, name, "--folder"])
         .arg(folder)
         .arg("--relay")
-        .arg(format!("file://{}", relay.display()));
+        .arg(url);
     command
 }

@@ -54,15 +54,73 @@ impl Servers {
             .unwrap_or_else(|| panic!("servers.env has no {key}: is that server running?"))
     }
 
+    /// The setting `key`, if the settings have it.
+    pub fn optional(&self, key: &str) -> Option<&str> {
+        self.vars.get(key).map(String::as_str)
+    }
+
     /// Gives `command` the credentials of server `name` (`WEBDAV`, `S3`…)
     /// the way a user would: in the environment, never on the command line.
     pub fn credentials(&self, name: &str, command: &mut Command) {
-        if name == "S3" {
-            command
-                .env("AWS_ACCESS_KEY_ID", self.var("S3_ACCESS_KEY"))
-                .env("AWS_SECRET_ACCESS_KEY", self.var("S3_SECRET_KEY"));
-        } else if let Some(password) = self.vars.get(&format!("{name}_PASSWORD")) {
-            command.env("ESCALE_RELAY_PASSWORD", password);
+        for (key, value) in self.credential_vars(name) {
+            command.env(key, value);
         }
+    }
+
+    /// The credentials of server `name`, as environment variables.
+    fn credential_vars(&self, name: &str) -> Vec<(String, String)> {
+        if name == "S3" {
+            vec![
+                ("AWS_ACCESS_KEY_ID".into(), self.var("S3_ACCESS_KEY").into()),
+                (
+                    "AWS_SECRET_ACCESS_KEY".into(),
+                    self.var("S3_SECRET_KEY").into(),
+                ),
+            ]
+        } else if let Some(password) = self.vars.get(&format!("{name}_PASSWORD")) {
+            vec![("ESCALE_RELAY_PASSWORD".into(), password.clone())]
+        } else {
+            Vec::new()
+        }
+    }
+
+    /// Everything a computer syncing through server `name` needs in its
+    /// environment: the credentials, the test CA (trusted by every client,
+    /// as a company would install its own CA), and what that kind of
+    /// server needs besides.
+    pub fn relay_env(&self, name: &str) -> Vec<(String, String)> {
+        let mut env = self.credential_vars(name);
+        env.push(("ESCALE_CA_FILE".into(), self.var("CA_FILE").into()));
+        // Settings only some kinds of relay read. The backends that use
+        // them are being written; the names are the ones they are to read.
+        let extra: &[(&str, &str)] = match name {
+            "SFTP" => &[
+                ("ESCALE_SSH_KEY", "SFTP_KEY"),
+                ("ESCALE_KNOWN_HOSTS", "SFTP_KNOWN_HOSTS"),
+            ],
+            "RCLONE" => &[
+                ("RCLONE_CONFIG", "RCLONE_CONFIG"),
+                ("ESCALE_RCLONE", "RCLONE_BIN"),
+            ],
+            _ => &[],
+        };
+        for (key, setting) in extra {
+            env.push(((*key).into(), self.var(setting).into()));
+        }
+        env
+    }
+
+    /// Runs the servers' control script: `ctl(&["kill-server", "webdav"])`
+    /// (see `scripts/relay-servers.sh`), failing the test if it fails.
+    pub fn ctl(&self, args: &[&str]) {
+        let output = Command::new(self.var("CTL"))
+            .args(args)
+            .output()
+            .expect("the servers' ctl.sh can be started");
+        assert!(
+            output.status.success(),
+            "ctl.sh {args:?} failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
     }
 }

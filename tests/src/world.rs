@@ -1,14 +1,19 @@
 //! A relay and several computers syncing through it, each with its own
 //! settings folder and synced folder, all in one temporary folder: the
 //! setting of the end-to-end tests that drive the real `escale` binary.
+//!
+//! The relay is a `file://` folder in that temporary folder unless the
+//! test brings another [`Relay`], such as a folder on one of the real
+//! servers of `scripts/relay-servers.sh`.
 
 use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
-use crate::{escale, set_up_command};
+use crate::relay::Relay;
+use crate::{escale, set_up_command_at};
 
 /// The passphrase of every repository a [`World`] creates.
 pub const PASSPHRASE: &str = "correct horse battery staple";
@@ -24,26 +29,44 @@ pub struct Computer {
     pub folder: PathBuf,
 }
 
-/// A `file://` relay and the computers of one repository, `shared`.
+/// A relay and the computers of one repository, `shared`.
 pub struct World {
     dir: tempfile::TempDir,
-    /// The relay folder.
-    pub relay: PathBuf,
+    /// The relay.
+    pub relay: Relay,
     /// The computers, in the order they were added.
     pub computers: Vec<Computer>,
 }
 
 impl World {
-    /// An empty relay, no computer yet.
+    /// An empty `file://` relay, no computer yet.
     pub fn empty() -> World {
         let dir = tempfile::tempdir().expect("a temporary folder");
-        let relay = dir.path().join("relay");
-        fs::create_dir(&relay).expect("the relay folder");
+        let folder = dir.path().join("relay");
+        fs::create_dir(&folder).expect("the relay folder");
         World {
+            relay: Relay::local(&folder),
             dir,
+            computers: Vec::new(),
+        }
+    }
+
+    /// No computer yet, syncing through `relay` once they are added.
+    pub fn empty_on(relay: Relay) -> World {
+        World {
+            dir: tempfile::tempdir().expect("a temporary folder"),
             relay,
             computers: Vec::new(),
         }
+    }
+
+    /// [`World::new`] on `relay` instead of a `file://` relay.
+    pub fn new_on(relay: Relay, names: &[&str], options: &[&str]) -> World {
+        let mut world = World::empty_on(relay);
+        for name in names {
+            world.add(name, options);
+        }
+        world
     }
 
     /// A repository created by the first of `names` and joined by the
@@ -69,18 +92,20 @@ impl World {
         } else {
             "join"
         };
-        let output = set_up_command(
+        let mut command = set_up_command_at(
             &computer.config,
             verb,
             "shared",
             &computer.folder,
-            &self.relay,
-        )
-        .args(["--client-name", name])
-        .args(options)
-        .env("ESCALE_PASSPHRASE", PASSPHRASE)
-        .output()
-        .expect("escale can be started");
+            self.relay.url(),
+        );
+        self.relay.apply(&mut command);
+        let output = command
+            .args(["--client-name", name])
+            .args(options)
+            .env("ESCALE_PASSPHRASE", PASSPHRASE)
+            .output()
+            .expect("escale can be started");
         assert!(
             output.status.success(),
             "{verb} of {name} failed: {}",
@@ -95,10 +120,12 @@ impl World {
         self.dir.path()
     }
 
-    /// `escale` for computer `index`, with the passphrase.
+    /// `escale` for computer `index`, with the passphrase and the relay's
+    /// credentials.
     pub fn escale(&self, index: usize) -> Command {
         let mut command = escale(&self.computers[index].config);
         command.env("ESCALE_PASSPHRASE", PASSPHRASE);
+        self.relay.apply(&mut command);
         command
     }
 
@@ -120,6 +147,90 @@ impl World {
             String::from_utf8_lossy(&output.stderr)
         );
         output
+    }
+
+    /// One sync cycle on computer `index` (`escale sync --json`): its
+    /// report, or why it failed: the error, or the problems of a cycle
+    /// that synced everything else.
+    pub fn try_sync(&self, index: usize) -> Result<serde_json::Value, String> {
+        let output = self.run(index, &["sync", "--json"]);
+        let printed: Option<serde_json::Value> = serde_json::from_slice(&output.stdout).ok();
+        let report = printed.map(|all| all["repositories"][0].clone());
+        match report {
+            Some(report) if output.status.success() => Ok(report),
+            Some(report) if !report["error"].is_null() => Err(report["error"].to_string()),
+            Some(report) => Err(report["report"]["problems"].to_string()),
+            None => Err(String::from_utf8_lossy(&output.stderr).into_owned()),
+        }
+    }
+
+    /// Files left in computer `index`'s work folder by unfinished
+    /// transfers (temporary downloads, chunks staged for a file that has
+    /// not arrived), by path.
+    pub fn temporaries(&self, index: usize) -> Vec<PathBuf> {
+        let work = self.computers[index].folder.join(".escale");
+        let mut found = Vec::new();
+        for dir in ["tmp", "staging"] {
+            let mut files = BTreeMap::new();
+            collect(&work.join(dir), "", &mut files);
+            found.extend(files.into_keys().map(|name| work.join(dir).join(name)));
+        }
+        found
+    }
+
+    /// Syncs every computer in turn, `rounds` times; every sync must
+    /// succeed.
+    pub fn sync_all(&self, rounds: usize) {
+        for _ in 0..rounds {
+            for index in 0..self.computers.len() {
+                self.sync(index);
+            }
+        }
+    }
+
+    /// Checks that every computer has the same files as the first, with
+    /// the same contents and modification times. A difference is named by
+    /// path and size, never printed whole: the files may be megabytes.
+    pub fn assert_same_trees(&self) {
+        let first = self.snapshot(0);
+        for index in 1..self.computers.len() {
+            let other = self.snapshot(index);
+            let describe = |files: &BTreeMap<String, (Vec<u8>, SystemTime)>| {
+                files
+                    .iter()
+                    .map(|(name, (content, _))| format!("{name} ({} bytes)", content.len()))
+                    .collect::<Vec<_>>()
+            };
+            assert_eq!(
+                describe(&first),
+                describe(&other),
+                "{} and {} have different files",
+                self.computers[0].name,
+                self.computers[index].name
+            );
+            for (name, entry) in &first {
+                assert!(
+                    other[name] == *entry,
+                    "{name} differs between {} and {} (content or time)",
+                    self.computers[0].name,
+                    self.computers[index].name
+                );
+            }
+        }
+    }
+
+    /// Content and modification time of every file of computer `index`.
+    fn snapshot(&self, index: usize) -> BTreeMap<String, (Vec<u8>, SystemTime)> {
+        let folder = &self.computers[index].folder;
+        self.tree(index)
+            .into_iter()
+            .map(|(name, content)| {
+                let modified = fs::metadata(folder.join(&name))
+                    .and_then(|meta| meta.modified())
+                    .expect("a file just read has a time");
+                (name, (content, modified))
+            })
+            .collect()
     }
 
     /// A path inside computer `index`'s synced folder.
@@ -164,21 +275,35 @@ impl World {
 
     /// Total size of the files on the relay.
     pub fn relay_size(&self) -> u64 {
-        size_of(&self.relay)
+        self.relay.size()
     }
 
     /// `escale run` on computer `index`, polling fast so tests are quick.
     pub fn daemon(&self, index: usize) -> Daemon {
-        Daemon::start(
-            &self.computers[index].config,
-            &["--poll-min", "0.5", "--poll-max", "2"],
-        )
+        let mut command = self.escale(index);
+        command.args(["run", "--poll-min", "0.5", "--poll-max", "2"]);
+        Daemon::spawn(command)
     }
 
     /// Waits until `done` holds, failing with `what` after `limit`.
     pub fn wait_until(&self, limit: Duration, what: &str, done: impl FnMut() -> bool) {
         wait_until(limit, what, done);
     }
+}
+
+/// `len` pseudo-random bytes from `seed` (xorshift): content that neither
+/// compresses nor repeats, the same at every run.
+pub fn noise(len: usize, seed: u64) -> Vec<u8> {
+    let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    let mut out = Vec::with_capacity(len + 8);
+    while out.len() < len {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        out.extend_from_slice(&state.to_le_bytes());
+    }
+    out.truncate(len);
+    out
 }
 
 /// Waits until `done` holds, checking every 100 ms, failing with `what`
@@ -208,23 +333,6 @@ fn collect(dir: &Path, prefix: &str, files: &mut BTreeMap<String, Vec<u8>>) {
             files.insert(relative, content);
         }
     }
-}
-
-fn size_of(dir: &Path) -> u64 {
-    let Ok(entries) = fs::read_dir(dir) else {
-        return 0;
-    };
-    entries
-        .flatten()
-        .map(|entry| {
-            let path = entry.path();
-            if path.is_dir() {
-                size_of(&path)
-            } else {
-                entry.metadata().map_or(0, |meta| meta.len())
-            }
-        })
-        .sum()
 }
 
 /// A running `escale run` (or any long-running process), killed when dropped.
