@@ -24,6 +24,7 @@
 mod error;
 mod file;
 mod opendal;
+mod tls;
 mod url;
 
 #[cfg(test)]
