@@ -23,7 +23,9 @@
 
 mod error;
 mod file;
+mod ftp;
 mod opendal;
+mod tls;
 mod url;
 
 #[cfg(test)]
@@ -37,6 +39,7 @@ use bytes::Bytes;
 
 pub use error::{RelayError, RelayErrorKind};
 pub(crate) use file::FileRelay;
+pub(crate) use ftp::FtpRelay;
 pub(crate) use opendal::{OpendalRelay, Secrets};
 pub(crate) use url::RelayUrl;
 
@@ -256,8 +259,9 @@ pub(crate) trait Relay: Send + Sync + fmt::Debug {
 /// Opens the backend for `url`, with the secrets of the environment
 /// ([`Secrets::from_env`]).
 ///
-/// `file://`, WebDAV and S3 relays exist in this version; every other kind
-/// is refused with [`RelayErrorKind::Unsupported`] until its backend lands.
+/// `file://`, FTP, FTPS, WebDAV and S3 relays exist in this version; every
+/// other kind is refused with [`RelayErrorKind::Unsupported`] until its
+/// backend lands.
 pub(crate) fn open(url: &RelayUrl) -> Result<Arc<dyn Relay>, RelayError> {
     open_with(url, &Secrets::from_env())
 }
@@ -265,6 +269,9 @@ pub(crate) fn open(url: &RelayUrl) -> Result<Arc<dyn Relay>, RelayError> {
 /// [`open`] with the secrets given.
 pub(crate) fn open_with(url: &RelayUrl, secrets: &Secrets) -> Result<Arc<dyn Relay>, RelayError> {
     if let Some(relay) = OpendalRelay::open(url, secrets) {
+        return Ok(Arc::new(relay?));
+    }
+    if let Some(relay) = FtpRelay::open(url, secrets) {
         return Ok(Arc::new(relay?));
     }
     match url {
@@ -359,7 +366,7 @@ mod tests {
     }
 
     #[test]
-    fn only_file_relays_open_for_now() {
+    fn relays_without_a_backend_are_refused() {
         let tmp = tempfile::tempdir().unwrap();
         let url = RelayUrl::File {
             root: tmp.path().to_path_buf(),
@@ -367,12 +374,19 @@ mod tests {
         let relay = open(&url).unwrap();
         assert!(relay.capabilities().atomic_write);
 
+        // Opening a network relay sends nothing yet.
         let ftp = RelayUrl::parse("ftp://ana@files.example.com/escale").unwrap();
-        let err = open(&ftp).unwrap_err();
+        assert_eq!(
+            open(&ftp).unwrap().describe(),
+            "ftp://ana@files.example.com/escale"
+        );
+
+        let rclone = RelayUrl::parse("rclone:remote:escale").unwrap();
+        let err = open(&rclone).unwrap_err();
         assert_eq!(err.kind(), RelayErrorKind::Unsupported);
         assert_eq!(
             err.to_string(),
-            "FTP relays are not available in this version yet (ftp://ana@files.example.com/escale)"
+            "rclone relays are not available in this version yet (rclone:remote:escale)"
         );
     }
 }

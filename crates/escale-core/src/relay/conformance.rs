@@ -581,3 +581,84 @@ macro_rules! relay_conformance_tests {
     };
 }
 pub(crate) use relay_conformance_tests;
+
+/// The servers of `scripts/relay-servers.sh`, found through the
+/// `servers.env` file that `ESCALE_RELAY_SERVERS_ENV` names, for the
+/// suites of the network backends.
+pub(crate) mod servers {
+    use std::collections::HashMap;
+    use std::sync::Arc;
+
+    use super::Fixture;
+    use crate::relay::{RelayUrl, Secrets, open_with};
+
+    /// Where `scripts/relay-servers.sh run` puts the path of servers.env.
+    const SERVERS_ENV: &str = "ESCALE_RELAY_SERVERS_ENV";
+
+    /// The variables of servers.env, or `None` (said aloud) when no
+    /// servers are running.
+    pub(crate) fn vars() -> Option<HashMap<String, String>> {
+        let Some(file) = std::env::var_os(SERVERS_ENV) else {
+            eprintln!(
+                "skipped: {SERVERS_ENV} is not set; run the network relay tests with \
+                 scripts/relay-servers.sh run /tmp/relays -- cargo test -p escale-core --lib -- \
+                 --ignored relay::"
+            );
+            return None;
+        };
+        let text = std::fs::read_to_string(&file)
+            .unwrap_or_else(|e| panic!("cannot read {SERVERS_ENV}={file:?}: {e}"));
+        Some(
+            text.lines()
+                .filter_map(|l| l.split_once('='))
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                .collect(),
+        )
+    }
+
+    /// The secrets the harness gives server `name` (the capitalised name
+    /// of servers.env: `WEBDAV`, `FTP`, `S3`…).
+    pub(crate) fn secrets(vars: &HashMap<String, String>, name: &str) -> Secrets {
+        let get = |key: &str| -> Option<String> { vars.get(key).cloned() };
+        Secrets {
+            password: get(&format!("{name}_PASSWORD")),
+            s3_keys: get("S3_ACCESS_KEY").zip(get("S3_SECRET_KEY")),
+            ca_file: get("CA_FILE").map(Into::into),
+        }
+    }
+
+    /// The backend on server `name`, or `None`, said aloud, when no
+    /// servers are running.
+    pub(crate) async fn fixture(name: &str) -> Option<Fixture> {
+        let vars = vars()?;
+        let url = vars
+            .get(&format!("{name}_URL"))
+            .unwrap_or_else(|| panic!("servers.env has no {name}_URL: is {name} running?"));
+        let url = RelayUrl::parse(url).unwrap_or_else(|e| panic!("{url}: {e}"));
+        let relay =
+            open_with(&url, &secrets(&vars, name)).unwrap_or_else(|e| panic!("open {url}: {e}"));
+        Some(Fixture {
+            relay: Arc::clone(&relay),
+            _guard: Box::new(()),
+        })
+    }
+}
+
+/// Declares the conformance suite against server `$name` of the harness
+/// (see [`servers`]), in a module of its own, ignored by a plain
+/// `cargo test`.
+macro_rules! server_suite {
+    ($module:ident, $name:literal, many_entries = $many:expr) => {
+        mod $module {
+            async fn setup() -> Option<$crate::relay::conformance::Fixture> {
+                $crate::relay::conformance::servers::fixture($name).await
+            }
+            $crate::relay::conformance::relay_conformance_tests!(
+                setup,
+                many_entries = $many,
+                ignore = "needs scripts/relay-servers.sh"
+            );
+        }
+    };
+}
+pub(crate) use server_suite;

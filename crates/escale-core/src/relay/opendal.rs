@@ -23,28 +23,26 @@
 //!   level by [`Relay::create_dir`] so that each one can be checked alone.
 //!
 //! TLS is rustls with the *ring* provider, given to reqwest as a ready
-//! configuration: the server's certificate is checked against the system's
-//! trust roots plus, when `ESCALE_CA_FILE` names a PEM file, the
-//! certificates in it (a private CA, or the test servers' CA). Verification
-//! is never turned off. No process-wide crypto provider is installed, so
-//! other crates' TLS (with another provider) cannot conflict with it.
+//! configuration built by [`super::tls`] (the system's trust roots plus
+//! the certificates of `ESCALE_CA_FILE`; verification is never turned
+//! off). No process-wide crypto provider is installed, so other crates'
+//! TLS (with another provider) cannot conflict with it.
 
 use std::collections::HashSet;
 use std::fmt;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::time::Duration;
 
 use ::opendal::{ErrorKind as DalKind, HttpTransporter, Operator};
 use bytes::Bytes;
 
+use super::tls::CA_FILE_ENV;
 use super::{Capabilities, Relay, RelayEntry, RelayError, RelayErrorKind, RelayPath, RelayUrl};
 
 /// The environment variable holding the relay password (WebDAV).
 pub(crate) const PASSWORD_ENV: &str = "ESCALE_RELAY_PASSWORD";
-/// The environment variable naming a PEM file of extra trusted CAs.
-pub(crate) const CA_FILE_ENV: &str = "ESCALE_CA_FILE";
 /// S3 keys, read from the usual AWS variables.
 const ACCESS_KEY_ENV: &str = "AWS_ACCESS_KEY_ID";
 /// See [`ACCESS_KEY_ENV`].
@@ -612,40 +610,7 @@ fn config_error(url: &RelayUrl, err: ::opendal::Error) -> RelayError {
 /// The HTTP transport: reqwest over rustls with the ring provider, the
 /// system's roots and the certificates of `ca_file`.
 fn http_transport(ca_file: Option<&Path>) -> Result<HttpTransporter, RelayError> {
-    use rustls::pki_types::CertificateDer;
-    use rustls::pki_types::pem::PemObject;
-
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let tls_error = |message: String| RelayError::new(RelayErrorKind::Tls, message);
-    let verifier = match ca_file {
-        None => rustls_platform_verifier::Verifier::new(Arc::clone(&provider)),
-        Some(file) => {
-            let certs = CertificateDer::pem_file_iter(file)
-                .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
-                .map_err(|err| {
-                    tls_error(format!(
-                        "cannot read the certificates in {} ({CA_FILE_ENV}): {err}",
-                        file.display()
-                    ))
-                })?;
-            if certs.is_empty() {
-                return Err(tls_error(format!(
-                    "{} ({CA_FILE_ENV}) holds no PEM certificate",
-                    file.display()
-                )));
-            }
-            rustls_platform_verifier::Verifier::new_with_extra_roots(certs, Arc::clone(&provider))
-        }
-    }
-    .map_err(|err| tls_error(format!("cannot set up certificate checking: {err}")))?;
-    let tls = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|err| tls_error(format!("cannot set up TLS: {err}")))?
-        .dangerous()
-        // "Dangerous" only in name: the platform verifier checks the
-        // chain and the host name like the default one does.
-        .with_custom_certificate_verifier(Arc::new(verifier))
-        .with_no_client_auth();
+    let tls = super::tls::client_config(ca_file)?;
     let client = opendal_reqwest::Client::builder()
         .use_preconfigured_tls(tls)
         .connect_timeout(CONNECT_TIMEOUT)
@@ -673,8 +638,8 @@ fn map_error(err: ::opendal::Error, what: &str) -> RelayError {
         let cause = root_cause(&err);
         let message = match kind {
             K::Tls => format!(
-                "the secure connection to the server of {what} failed ({cause}); if the server \
-                 uses a private certificate authority, name its certificate in {CA_FILE_ENV}"
+                "the secure connection to the server of {what} failed ({cause}); {}",
+                super::tls::ca_advice()
             ),
             K::Timeout => format!("the server of {what} did not answer in time ({cause})"),
             K::Unreachable => format!("the server of {what} cannot be reached ({cause})"),
@@ -880,76 +845,7 @@ mod tests {
         assert_eq!(s3_error_code("plain text"), None);
     }
 
-    /// The servers of `scripts/relay-servers.sh`, found through the
-    /// `servers.env` file that `ESCALE_RELAY_SERVERS_ENV` names.
-    mod servers {
-        use std::collections::HashMap;
-        use std::sync::Arc;
-
-        use crate::relay::conformance::Fixture;
-        use crate::relay::{RelayUrl, Secrets, open_with};
-
-        /// Where `scripts/relay-servers.sh run` puts the path of servers.env.
-        const SERVERS_ENV: &str = "ESCALE_RELAY_SERVERS_ENV";
-
-        /// The variables of servers.env, or `None` (said aloud) when no
-        /// servers are running.
-        pub(super) fn vars() -> Option<HashMap<String, String>> {
-            let Some(file) = std::env::var_os(SERVERS_ENV) else {
-                eprintln!(
-                    "skipped: {SERVERS_ENV} is not set; run the network relay tests with \
-                     scripts/relay-servers.sh run /tmp/relays -- cargo test -p escale-core -- \
-                     --ignored relay::opendal"
-                );
-                return None;
-            };
-            let text = std::fs::read_to_string(&file)
-                .unwrap_or_else(|e| panic!("cannot read {SERVERS_ENV}={file:?}: {e}"));
-            Some(
-                text.lines()
-                    .filter_map(|l| l.split_once('='))
-                    .map(|(k, v)| (k.to_owned(), v.to_owned()))
-                    .collect(),
-            )
-        }
-
-        /// The backend on server `name` (the capitalised name of
-        /// servers.env: `WEBDAV`, `APACHE`, `S3`…), or `None`, said
-        /// aloud, when no servers are running.
-        pub(super) async fn fixture(name: &str) -> Option<Fixture> {
-            let vars = vars()?;
-            let get = |key: &str| -> Option<String> { vars.get(key).cloned() };
-            let url = get(&format!("{name}_URL"))
-                .unwrap_or_else(|| panic!("servers.env has no {name}_URL: is {name} running?"));
-            let secrets = Secrets {
-                password: get(&format!("{name}_PASSWORD")),
-                s3_keys: get("S3_ACCESS_KEY").zip(get("S3_SECRET_KEY")),
-                ca_file: get("CA_FILE").map(Into::into),
-            };
-            let url = RelayUrl::parse(&url).unwrap_or_else(|e| panic!("{url}: {e}"));
-            let relay = open_with(&url, &secrets).unwrap_or_else(|e| panic!("open {url}: {e}"));
-            Some(Fixture {
-                relay: Arc::clone(&relay),
-                _guard: Box::new(()),
-            })
-        }
-    }
-
-    /// Declares the conformance suite against one server of the harness.
-    macro_rules! server_suite {
-        ($module:ident, $name:literal, many_entries = $many:expr) => {
-            mod $module {
-                async fn setup() -> Option<crate::relay::conformance::Fixture> {
-                    super::servers::fixture($name).await
-                }
-                crate::relay::conformance::relay_conformance_tests!(
-                    setup,
-                    many_entries = $many,
-                    ignore = "needs scripts/relay-servers.sh"
-                );
-            }
-        };
-    }
+    use crate::relay::conformance::{server_suite, servers};
 
     /// Opens `url` with `secrets` and lists its root, for the failure.
     async fn list_error(url: &str, secrets: &Secrets) -> RelayError {
