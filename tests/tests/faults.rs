@@ -245,13 +245,20 @@ fn kill_server_during(
     mut moved: impl FnMut() -> bool,
 ) -> bool {
     let mut sync = sync;
+    let mut ended = false;
     wait_until(Duration::from_secs(60), what, || {
-        assert!(
-            sync.try_wait().unwrap().is_none(),
-            "the sync ended before the server was killed: {what}"
-        );
-        moved()
+        ended = sync.try_wait().unwrap().is_some();
+        ended || moved()
     });
+    if ended {
+        let output = sync.wait_with_output().unwrap();
+        panic!(
+            "the sync ended before the server was killed: {what}: {}\n{}\n{}",
+            output.status,
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
     servers.ctl(&["kill-server", "webdav"]);
     let output = sync.wait_with_output().unwrap();
     servers.ctl(&["start-server", "webdav"]);
@@ -304,14 +311,18 @@ fn a_server_killed_mid_transfer_and_restarted_converges_with_nothing_left_over()
     let mut tally = Tally::default();
     // A alone finishes its upload, so that the next kill lands in B's
     // download.
-    for _ in 0..3 {
+    let mut uploaded = false;
+    for _ in 0..5 {
         tally.syncs += 1;
-        if let Err(why) = world.try_sync(0) {
-            tally.failures.push(why);
-        } else {
-            break;
+        match world.try_sync(0) {
+            Ok(_) => {
+                uploaded = true;
+                break;
+            }
+            Err(why) => tally.failures.push(why),
         }
     }
+    assert!(uploaded, "A never finished its upload: {:?}", tally.failures);
 
     // B's download is cut by the server's death.
     let before = proxy.counts().bytes_down;
