@@ -76,19 +76,36 @@ pub(crate) struct Secrets {
     pub(crate) s3_keys: Option<(String, String)>,
     /// A PEM file of extra certificate authorities to trust.
     pub(crate) ca_file: Option<PathBuf>,
+    /// A private key file for SSH logins (SFTP); without it the user's
+    /// default keys are tried.
+    pub(crate) ssh_key: Option<PathBuf>,
+    /// The passphrase of `ssh_key`, when it has one.
+    pub(crate) ssh_key_passphrase: Option<String>,
+    /// Escale's own known-hosts file, where SFTP servers connected to for
+    /// the first time are recorded (trust on first use).
+    pub(crate) known_hosts: Option<PathBuf>,
 }
 
 impl Secrets {
-    /// From the environment: [`PASSWORD_ENV`], the AWS key variables and
-    /// [`CA_FILE_ENV`]. (The keyring and prompts come later.)
+    /// From the environment: [`PASSWORD_ENV`], the AWS key variables,
+    /// [`CA_FILE_ENV`] and the SSH ones ([`super::sftp::SSH_KEY_ENV`],
+    /// [`super::sftp::SSH_KEY_PASSPHRASE_ENV`],
+    /// [`super::sftp::KNOWN_HOSTS_ENV`]). (The keyring and prompts come
+    /// later.)
     pub(crate) fn from_env() -> Self {
         let var = |name| std::env::var(name).ok().filter(|v: &String| !v.is_empty());
+        let path = |name| {
+            std::env::var_os(name)
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from)
+        };
         Secrets {
             password: var(PASSWORD_ENV),
             s3_keys: var(ACCESS_KEY_ENV).zip(var(SECRET_KEY_ENV)),
-            ca_file: std::env::var_os(CA_FILE_ENV)
-                .filter(|v| !v.is_empty())
-                .map(PathBuf::from),
+            ca_file: path(CA_FILE_ENV),
+            ssh_key: path(super::sftp::SSH_KEY_ENV),
+            ssh_key_passphrase: var(super::sftp::SSH_KEY_PASSPHRASE_ENV),
+            known_hosts: path(super::sftp::KNOWN_HOSTS_ENV),
         }
     }
 }
@@ -99,6 +116,12 @@ impl fmt::Debug for Secrets {
             .field("password", &self.password.as_ref().map(|_| "…"))
             .field("s3_keys", &self.s3_keys.as_ref().map(|_| "…"))
             .field("ca_file", &self.ca_file)
+            .field("ssh_key", &self.ssh_key)
+            .field(
+                "ssh_key_passphrase",
+                &self.ssh_key_passphrase.as_ref().map(|_| "…"),
+            )
+            .field("known_hosts", &self.known_hosts)
             .finish()
     }
 }
@@ -825,7 +848,7 @@ fn short(message: &str) -> String {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     #[test]
@@ -854,7 +877,7 @@ mod tests {
 
     /// The servers of `scripts/relay-servers.sh`, found through the
     /// `servers.env` file that `ESCALE_RELAY_SERVERS_ENV` names.
-    mod servers {
+    pub(crate) mod servers {
         use std::collections::HashMap;
         use std::sync::Arc;
 
@@ -866,7 +889,7 @@ mod tests {
 
         /// The variables of servers.env, or `None` (said aloud) when no
         /// servers are running.
-        pub(super) fn vars() -> Option<HashMap<String, String>> {
+        pub(crate) fn vars() -> Option<HashMap<String, String>> {
             let Some(file) = std::env::var_os(SERVERS_ENV) else {
                 eprintln!(
                     "skipped: {SERVERS_ENV} is not set; run the network relay tests with \
@@ -897,6 +920,7 @@ mod tests {
                 password: get(&format!("{name}_PASSWORD")),
                 s3_keys: get("S3_ACCESS_KEY").zip(get("S3_SECRET_KEY")),
                 ca_file: get("CA_FILE").map(Into::into),
+                ..Secrets::default()
             };
             let url = RelayUrl::parse(&url).unwrap_or_else(|e| panic!("{url}: {e}"));
             let relay = open_with(&url, &secrets).unwrap_or_else(|e| panic!("open {url}: {e}"));
