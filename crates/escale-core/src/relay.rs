@@ -25,6 +25,7 @@ mod error;
 mod file;
 mod ftp;
 mod opendal;
+mod sftp;
 mod tls;
 mod url;
 
@@ -41,6 +42,7 @@ pub use error::{RelayError, RelayErrorKind};
 pub(crate) use file::FileRelay;
 pub(crate) use ftp::FtpRelay;
 pub(crate) use opendal::{OpendalRelay, Secrets};
+pub(crate) use sftp::SftpRelay;
 pub(crate) use url::RelayUrl;
 
 /// A path inside the relay: `/`-separated and relative to the relay root.
@@ -259,9 +261,9 @@ pub(crate) trait Relay: Send + Sync + fmt::Debug {
 /// Opens the backend for `url`, with the secrets of the environment
 /// ([`Secrets::from_env`]).
 ///
-/// `file://`, FTP, FTPS, WebDAV and S3 relays exist in this version; every
-/// other kind is refused with [`RelayErrorKind::Unsupported`] until its
-/// backend lands.
+/// `file://`, FTP, FTPS, WebDAV, S3 and SFTP relays exist in this version;
+/// every other kind is refused with [`RelayErrorKind::Unsupported`] until
+/// its backend lands.
 pub(crate) fn open(url: &RelayUrl) -> Result<Arc<dyn Relay>, RelayError> {
     open_with(url, &Secrets::from_env())
 }
@@ -276,6 +278,7 @@ pub(crate) fn open_with(url: &RelayUrl, secrets: &Secrets) -> Result<Arc<dyn Rel
     }
     match url {
         RelayUrl::File { root } => Ok(Arc::new(FileRelay::new(root.clone())?)),
+        RelayUrl::Sftp { .. } => Ok(Arc::new(SftpRelay::open(url, secrets)?)),
         other => Err(RelayError::new(
             RelayErrorKind::Unsupported,
             format!(

@@ -624,6 +624,7 @@ pub(crate) mod servers {
             password: get(&format!("{name}_PASSWORD")),
             s3_keys: get("S3_ACCESS_KEY").zip(get("S3_SECRET_KEY")),
             ca_file: get("CA_FILE").map(Into::into),
+            ..Secrets::default()
         }
     }
 

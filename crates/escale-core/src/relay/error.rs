@@ -155,7 +155,8 @@ pub enum RelayErrorKind {
     /// The relay did not answer in time.
     Timeout,
     /// The secure connection could not be set up (untrusted or expired
-    /// certificate, wrong host name, no common protocol).
+    /// certificate, wrong host name, no common protocol; for SSH, a host
+    /// key that is unknown, changed or revoked).
     Tls,
     /// The path cannot be used on this relay (refused by validation or by
     /// the storage).

@@ -74,19 +74,36 @@ pub(crate) struct Secrets {
     pub(crate) s3_keys: Option<(String, String)>,
     /// A PEM file of extra certificate authorities to trust.
     pub(crate) ca_file: Option<PathBuf>,
+    /// A private key file for SSH logins (SFTP); without it the user's
+    /// default keys are tried.
+    pub(crate) ssh_key: Option<PathBuf>,
+    /// The passphrase of `ssh_key`, when it has one.
+    pub(crate) ssh_key_passphrase: Option<String>,
+    /// Escale's own known-hosts file, where SFTP servers connected to for
+    /// the first time are recorded (trust on first use).
+    pub(crate) known_hosts: Option<PathBuf>,
 }
 
 impl Secrets {
-    /// From the environment: [`PASSWORD_ENV`], the AWS key variables and
-    /// [`CA_FILE_ENV`]. (The keyring and prompts come later.)
+    /// From the environment: [`PASSWORD_ENV`], the AWS key variables,
+    /// [`CA_FILE_ENV`] and the SSH ones ([`super::sftp::SSH_KEY_ENV`],
+    /// [`super::sftp::SSH_KEY_PASSPHRASE_ENV`],
+    /// [`super::sftp::KNOWN_HOSTS_ENV`]). (The keyring and prompts come
+    /// later.)
     pub(crate) fn from_env() -> Self {
         let var = |name| std::env::var(name).ok().filter(|v: &String| !v.is_empty());
+        let path = |name| {
+            std::env::var_os(name)
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from)
+        };
         Secrets {
             password: var(PASSWORD_ENV),
             s3_keys: var(ACCESS_KEY_ENV).zip(var(SECRET_KEY_ENV)),
-            ca_file: std::env::var_os(CA_FILE_ENV)
-                .filter(|v| !v.is_empty())
-                .map(PathBuf::from),
+            ca_file: path(CA_FILE_ENV),
+            ssh_key: path(super::sftp::SSH_KEY_ENV),
+            ssh_key_passphrase: var(super::sftp::SSH_KEY_PASSPHRASE_ENV),
+            known_hosts: path(super::sftp::KNOWN_HOSTS_ENV),
         }
     }
 }
@@ -97,6 +114,12 @@ impl fmt::Debug for Secrets {
             .field("password", &self.password.as_ref().map(|_| "…"))
             .field("s3_keys", &self.s3_keys.as_ref().map(|_| "…"))
             .field("ca_file", &self.ca_file)
+            .field("ssh_key", &self.ssh_key)
+            .field(
+                "ssh_key_passphrase",
+                &self.ssh_key_passphrase.as_ref().map(|_| "…"),
+            )
+            .field("known_hosts", &self.known_hosts)
             .finish()
     }
 }
@@ -818,7 +841,7 @@ fn short(message: &str) -> String {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     #[test]
