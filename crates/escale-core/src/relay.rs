@@ -24,6 +24,7 @@
 mod error;
 mod file;
 mod opendal;
+mod rclone;
 mod url;
 
 #[cfg(test)]
@@ -38,6 +39,7 @@ use bytes::Bytes;
 pub use error::{RelayError, RelayErrorKind};
 pub(crate) use file::FileRelay;
 pub(crate) use opendal::{OpendalRelay, Secrets};
+pub(crate) use rclone::RcloneRelay;
 pub(crate) use url::RelayUrl;
 
 /// A path inside the relay: `/`-separated and relative to the relay root.
@@ -249,8 +251,9 @@ pub(crate) trait Relay: Send + Sync + fmt::Debug {
 /// Opens the backend for `url`, with the secrets of the environment
 /// ([`Secrets::from_env`]).
 ///
-/// `file://`, WebDAV and S3 relays exist in this version; every other kind
-/// is refused with [`RelayErrorKind::Unsupported`] until its backend lands.
+/// `file://`, WebDAV, S3 and rclone relays exist in this version; every
+/// other kind is refused with [`RelayErrorKind::Unsupported`] until its
+/// backend lands.
 pub(crate) fn open(url: &RelayUrl) -> Result<Arc<dyn Relay>, RelayError> {
     open_with(url, &Secrets::from_env())
 }
@@ -262,6 +265,7 @@ pub(crate) fn open_with(url: &RelayUrl, secrets: &Secrets) -> Result<Arc<dyn Rel
     }
     match url {
         RelayUrl::File { root } => Ok(Arc::new(FileRelay::new(root.clone())?)),
+        RelayUrl::Rclone { .. } => Ok(Arc::new(RcloneRelay::new(url, secrets)?)),
         other => Err(RelayError::new(
             RelayErrorKind::Unsupported,
             format!(

@@ -76,11 +76,20 @@ pub(crate) struct Secrets {
     pub(crate) s3_keys: Option<(String, String)>,
     /// A PEM file of extra certificate authorities to trust.
     pub(crate) ca_file: Option<PathBuf>,
+    /// The rclone program for `rclone:` relays, when not `rclone` on the
+    /// `PATH` ([`RCLONE_ENV`](super::rclone::RCLONE_ENV)). Not a secret,
+    /// but set up in the same place.
+    pub(crate) rclone_binary: Option<PathBuf>,
+    /// The rclone configuration file, when not rclone's own choice (its
+    /// `RCLONE_CONFIG` variable, else its default): rclone keeps the
+    /// storage's credentials there, Escale never sees them.
+    pub(crate) rclone_config: Option<PathBuf>,
 }
 
 impl Secrets {
-    /// From the environment: [`PASSWORD_ENV`], the AWS key variables and
-    /// [`CA_FILE_ENV`]. (The keyring and prompts come later.)
+    /// From the environment: [`PASSWORD_ENV`], the AWS key variables,
+    /// [`CA_FILE_ENV`] and the rclone program's variable. (The keyring and
+    /// prompts come later.)
     pub(crate) fn from_env() -> Self {
         let var = |name| std::env::var(name).ok().filter(|v: &String| !v.is_empty());
         Secrets {
@@ -89,6 +98,11 @@ impl Secrets {
             ca_file: std::env::var_os(CA_FILE_ENV)
                 .filter(|v| !v.is_empty())
                 .map(PathBuf::from),
+            rclone_binary: std::env::var_os(super::rclone::RCLONE_ENV)
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from),
+            // rclone reads RCLONE_CONFIG itself.
+            rclone_config: None,
         }
     }
 }
@@ -99,6 +113,8 @@ impl fmt::Debug for Secrets {
             .field("password", &self.password.as_ref().map(|_| "…"))
             .field("s3_keys", &self.s3_keys.as_ref().map(|_| "…"))
             .field("ca_file", &self.ca_file)
+            .field("rclone_binary", &self.rclone_binary)
+            .field("rclone_config", &self.rclone_config)
             .finish()
     }
 }
@@ -825,7 +841,7 @@ fn short(message: &str) -> String {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     #[test]
@@ -854,7 +870,7 @@ mod tests {
 
     /// The servers of `scripts/relay-servers.sh`, found through the
     /// `servers.env` file that `ESCALE_RELAY_SERVERS_ENV` names.
-    mod servers {
+    pub(crate) mod servers {
         use std::collections::HashMap;
         use std::sync::Arc;
 
@@ -866,7 +882,7 @@ mod tests {
 
         /// The variables of servers.env, or `None` (said aloud) when no
         /// servers are running.
-        pub(super) fn vars() -> Option<HashMap<String, String>> {
+        pub(crate) fn vars() -> Option<HashMap<String, String>> {
             let Some(file) = std::env::var_os(SERVERS_ENV) else {
                 eprintln!(
                     "skipped: {SERVERS_ENV} is not set; run the network relay tests with \
@@ -897,6 +913,7 @@ mod tests {
                 password: get(&format!("{name}_PASSWORD")),
                 s3_keys: get("S3_ACCESS_KEY").zip(get("S3_SECRET_KEY")),
                 ca_file: get("CA_FILE").map(Into::into),
+                ..Secrets::default()
             };
             let url = RelayUrl::parse(&url).unwrap_or_else(|e| panic!("{url}: {e}"));
             let relay = open_with(&url, &secrets).unwrap_or_else(|e| panic!("open {url}: {e}"));
