@@ -25,6 +25,7 @@ mod error;
 mod file;
 mod ftp;
 mod opendal;
+mod rclone;
 mod sftp;
 mod tls;
 mod url;
@@ -42,6 +43,7 @@ pub use error::{RelayError, RelayErrorKind};
 pub(crate) use file::FileRelay;
 pub(crate) use ftp::FtpRelay;
 pub(crate) use opendal::{OpendalRelay, Secrets};
+pub(crate) use rclone::RcloneRelay;
 pub(crate) use sftp::SftpRelay;
 pub(crate) use url::RelayUrl;
 
@@ -261,9 +263,9 @@ pub(crate) trait Relay: Send + Sync + fmt::Debug {
 /// Opens the backend for `url`, with the secrets of the environment
 /// ([`Secrets::from_env`]).
 ///
-/// `file://`, FTP, FTPS, WebDAV, S3 and SFTP relays exist in this version;
-/// every other kind is refused with [`RelayErrorKind::Unsupported`] until
-/// its backend lands.
+/// `file://`, FTP, FTPS, WebDAV, S3, SFTP and rclone relays exist in this
+/// version; every other kind is refused with
+/// [`RelayErrorKind::Unsupported`].
 pub(crate) fn open(url: &RelayUrl) -> Result<Arc<dyn Relay>, RelayError> {
     open_with(url, &Secrets::from_env())
 }
@@ -279,6 +281,7 @@ pub(crate) fn open_with(url: &RelayUrl, secrets: &Secrets) -> Result<Arc<dyn Rel
     match url {
         RelayUrl::File { root } => Ok(Arc::new(FileRelay::new(root.clone())?)),
         RelayUrl::Sftp { .. } => Ok(Arc::new(SftpRelay::open(url, secrets)?)),
+        RelayUrl::Rclone { .. } => Ok(Arc::new(RcloneRelay::new(url, secrets)?)),
         other => Err(RelayError::new(
             RelayErrorKind::Unsupported,
             format!(

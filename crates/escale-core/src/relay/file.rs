@@ -25,7 +25,8 @@ use super::{Capabilities, Relay, RelayEntry, RelayError, RelayErrorKind, RelayPa
 
 /// Names starting with this are the backend's own temporaries, never relay
 /// files: the relay format's names are opaque hex and never start with `.`.
-const TEMP_PREFIX: &str = ".escale-tmp-";
+/// The rclone backend names its temporaries the same way.
+pub(super) const TEMP_PREFIX: &str = ".escale-tmp-";
 
 /// How old a temporary must be before a listing removes it. Far longer
 /// than any single write of a few-MiB object, even over a slow share, so a

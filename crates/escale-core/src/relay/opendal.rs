@@ -82,14 +82,21 @@ pub(crate) struct Secrets {
     /// Escale's own known-hosts file, where SFTP servers connected to for
     /// the first time are recorded (trust on first use).
     pub(crate) known_hosts: Option<PathBuf>,
+    /// The rclone program for `rclone:` relays, when not `rclone` on the
+    /// `PATH` ([`RCLONE_ENV`](super::rclone::RCLONE_ENV)). Not a secret,
+    /// but set up in the same place.
+    pub(crate) rclone_binary: Option<PathBuf>,
+    /// The rclone configuration file, when not rclone's own choice (its
+    /// `RCLONE_CONFIG` variable, else its default): rclone keeps the
+    /// storage's credentials there, Escale never sees them.
+    pub(crate) rclone_config: Option<PathBuf>,
 }
 
 impl Secrets {
     /// From the environment: [`PASSWORD_ENV`], the AWS key variables,
-    /// [`CA_FILE_ENV`] and the SSH ones ([`super::sftp::SSH_KEY_ENV`],
+    /// [`CA_FILE_ENV`], the SSH ones ([`super::sftp::SSH_KEY_ENV`],
     /// [`super::sftp::SSH_KEY_PASSPHRASE_ENV`],
-    /// [`super::sftp::KNOWN_HOSTS_ENV`]). (The keyring and prompts come
-    /// later.)
+    /// [`super::sftp::KNOWN_HOSTS_ENV`]) and the rclone program's variable.
     pub(crate) fn from_env() -> Self {
         let var = |name| std::env::var(name).ok().filter(|v: &String| !v.is_empty());
         let path = |name| {
@@ -104,6 +111,9 @@ impl Secrets {
             ssh_key: path(super::sftp::SSH_KEY_ENV),
             ssh_key_passphrase: var(super::sftp::SSH_KEY_PASSPHRASE_ENV),
             known_hosts: path(super::sftp::KNOWN_HOSTS_ENV),
+            rclone_binary: path(super::rclone::RCLONE_ENV),
+            // rclone reads RCLONE_CONFIG itself.
+            rclone_config: None,
         }
     }
 }
@@ -120,6 +130,8 @@ impl fmt::Debug for Secrets {
                 &self.ssh_key_passphrase.as_ref().map(|_| "…"),
             )
             .field("known_hosts", &self.known_hosts)
+            .field("rclone_binary", &self.rclone_binary)
+            .field("rclone_config", &self.rclone_config)
             .finish()
     }
 }
