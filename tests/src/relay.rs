@@ -107,11 +107,11 @@ impl Relay {
             url,
             env: servers.relay_env(name),
             storage,
-            server: Some(format!(
-                "{}:{}",
-                servers.var(&format!("{name}_HOST")),
-                servers.var(&format!("{name}_PORT"))
-            )),
+            // rclone's `local` remote has no server of its own.
+            server: servers
+                .optional(&format!("{name}_HOST"))
+                .zip(servers.optional(&format!("{name}_PORT")))
+                .map(|(host, port)| format!("{host}:{port}")),
         }
     }
 

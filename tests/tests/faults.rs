@@ -322,7 +322,11 @@ fn a_server_killed_mid_transfer_and_restarted_converges_with_nothing_left_over()
             Err(why) => tally.failures.push(why),
         }
     }
-    assert!(uploaded, "A never finished its upload: {:?}", tally.failures);
+    assert!(
+        uploaded,
+        "A never finished its upload: {:?}",
+        tally.failures
+    );
 
     // B's download is cut by the server's death.
     let before = proxy.counts().bytes_down;

@@ -43,12 +43,11 @@ on_server! {
     apache_webdav: "APACHE",
     rclone_serve_webdav: "RCLONE_WEBDAV",
     seaweedfs_s3: "S3",
-    // Once their backends land:
-    // vsftpd_ftp: "FTP",
-    // vsftpd_ftps: "FTPS",
-    // pure_ftpd: "PUREFTPD",
-    // openssh_sftp: "SFTP",
-    // rclone_local: "RCLONE",
+    vsftpd_ftp: "FTP",
+    vsftpd_ftps: "FTPS",
+    pure_ftpd: "PUREFTPD",
+    openssh_sftp: "SFTP",
+    rclone_local: "RCLONE",
 }
 
 /// The big file's size: several chunks and more than one object, small
