@@ -19,10 +19,15 @@ use serde_json::Value;
 fn check(servers: &Servers, name: Option<&str>, url: &str, extra: &[&str]) -> (Output, Value) {
     let config = tempfile::tempdir().unwrap();
     let mut command: Command = escale(config.path());
-    command.args(["check", url, "--json"]).args(extra);
     if let Some(name) = name {
         servers.credentials(name, &mut command);
     }
+    check_with(command, url, extra)
+}
+
+/// `escale check URL --json` run by `command`, with its report.
+fn check_with(mut command: Command, url: &str, extra: &[&str]) -> (Output, Value) {
+    command.args(["check", url, "--json"]).args(extra);
     let output = command.output().expect("escale runs");
     let report: Value = serde_json::from_slice(&output.stdout).unwrap_or_else(|_| {
         panic!(
@@ -69,9 +74,25 @@ fn in_folder(url: &str, folder: &str) -> String {
 fn check_passes_on_every_server_and_leaves_nothing_behind() {
     let servers = Servers::get();
     let ca = servers.var("CA_FILE").to_owned();
-    for name in ["WEBDAV", "WEBDAVS", "APACHE", "RCLONE_WEBDAV", "S3"] {
+    for name in [
+        "WEBDAV",
+        "WEBDAVS",
+        "APACHE",
+        "RCLONE_WEBDAV",
+        "S3",
+        "FTP",
+        "FTPS",
+        "PUREFTPD",
+        "SFTP",
+        "RCLONE",
+    ] {
         let url = servers.var(&format!("{name}_URL")).to_owned();
-        let (output, report) = check(&servers, Some(name), &url, &["--ca-file", &ca]);
+        let config = tempfile::tempdir().unwrap();
+        let mut command = escale(config.path());
+        // What a computer syncing through it has: the credentials, and the
+        // SSH key or the rclone configuration.
+        command.envs(servers.relay_env(name));
+        let (output, report) = check_with(command, &url, &["--ca-file", &ca]);
         assert!(output.status.success(), "{name}: {report:#}");
         assert_eq!(failure(&report), None, "{name}: {report:#}");
         assert!(
@@ -179,6 +200,59 @@ fn check_says_a_read_only_folder_cannot_be_written() {
         let text = check_text(&servers, name, &url, &[]);
         assert!(text.contains("read-only"), "{name}: {text}");
     }
+}
+
+/// Trust on first use: an SFTP server met for the first time is recorded
+/// in the configuration folder, and the same server with another key is
+/// then refused, as a man in the middle would look.
+#[test]
+#[ignore = "needs scripts/relay-servers.sh"]
+fn an_sftp_server_is_remembered_at_first_check_and_a_changed_key_refused() {
+    let servers = Servers::get();
+    let url = servers.var("SFTP_URL").to_owned();
+    let config = tempfile::tempdir().unwrap();
+    let run = || {
+        let mut command = escale(config.path());
+        servers.credentials("SFTP", &mut command);
+        check_with(command, &url, &[])
+    };
+    let (output, report) = run();
+    assert!(output.status.success(), "{report:#}");
+    let known = config.path().join("known_hosts");
+    let recorded = std::fs::read_to_string(&known).expect("the server's key is recorded");
+    let port = servers.var("SFTP_PORT");
+    assert!(
+        recorded.contains(&format!("[127.0.0.1]:{port} ")),
+        "{recorded}"
+    );
+
+    // Same name, another key: the client's own public key stands in.
+    let other: Vec<String> = std::fs::read_to_string(servers.var("SFTP_PUBLIC_KEY"))
+        .unwrap()
+        .split_whitespace()
+        .take(2)
+        .map(str::to_owned)
+        .collect();
+    let forged: String = recorded
+        .lines()
+        .map(|line| {
+            let host = line.split_whitespace().next().unwrap();
+            format!("{host} {} {}\n", other[0], other[1])
+        })
+        .collect();
+    std::fs::write(&known, forged).unwrap();
+    let (output, report) = run();
+    assert!(!output.status.success(), "{report:#}");
+    assert_eq!(
+        failure(&report).map(|f| f.1),
+        Some("tls".into()),
+        "{report:#}"
+    );
+    let mut command = escale(config.path());
+    servers.credentials("SFTP", &mut command);
+    let text = String::from_utf8_lossy(&command.args(["check", &url]).output().unwrap().stdout)
+        .into_owned();
+    assert!(text.contains("SHA256:"), "{text}");
 }
 
 #[test]

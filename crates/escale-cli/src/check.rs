@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Args;
-use escale_core::{CheckOutcome, RelayAccess, RelayCheck};
+use escale_core::{CheckOutcome, ConfigDir, RelayAccess, RelayCheck};
 
 /// The arguments of `escale check`.
 #[derive(Debug, Args)]
@@ -23,7 +23,7 @@ pub(crate) struct CheckArgs {
 }
 
 /// Runs the check and prints its report; fails when a step failed.
-pub(crate) async fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
+pub(crate) async fn run(config_dir: &ConfigDir, args: CheckArgs) -> anyhow::Result<ExitCode> {
     if let Some(file) = &args.ca_file
         && !file.is_file()
     {
@@ -33,6 +33,7 @@ pub(crate) async fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
         // Else from the environment or the keyring, as for syncing.
         password: crate::secrets::relay_password(&args.url)?,
         ca_file: args.ca_file,
+        known_hosts: Some(config_dir.known_hosts_file()),
     };
     let check = escale_core::check_relay(&args.url, &access).await;
     if args.json {

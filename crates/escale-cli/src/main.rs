@@ -217,7 +217,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             clients::run(&config_dir, file, args).await?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Check(args) => check::run(args).await,
+        Command::Check(args) => check::run(&config_dir, args).await,
         Command::ConfirmDeletions { name } => {
             let count = escale_core::confirm_deletions(&config_dir, &name).await?;
             println!(
@@ -269,6 +269,7 @@ async fn set_up_repository(
         access: escale_core::RelayAccess {
             password: relay_password.clone(),
             ca_file,
+            known_hosts: Some(config_dir.known_hosts_file()),
         },
     };
     let repo = if create {

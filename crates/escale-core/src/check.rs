@@ -37,6 +37,11 @@ pub struct RelayAccess {
     /// with a private certificate or behind a company proxy that inspects
     /// secure connections.
     pub ca_file: Option<PathBuf>,
+    /// Escale's own known-hosts file, where an SFTP server met for the
+    /// first time is recorded (trust on first use); without it, and
+    /// unless `ESCALE_KNOWN_HOSTS` names one, such a server is refused
+    /// with its fingerprint.
+    pub known_hosts: Option<PathBuf>,
 }
 
 impl std::fmt::Debug for RelayAccess {
@@ -44,6 +49,7 @@ impl std::fmt::Debug for RelayAccess {
         f.debug_struct("RelayAccess")
             .field("password", &self.password.as_ref().map(|_| "…"))
             .field("ca_file", &self.ca_file)
+            .field("known_hosts", &self.known_hosts)
             .finish()
     }
 }
@@ -54,8 +60,13 @@ impl RelayAccess {
     async fn secrets(&self, url: &RelayUrl, address: &str) -> Secrets {
         let (url, address, access) = (url.clone(), address.to_owned(), self.clone());
         let resolve = move || {
-            let mut secrets =
-                crate::repository::relay_secrets(&url, &address, access.password.as_deref(), None);
+            let mut secrets = crate::repository::relay_secrets(
+                &url,
+                &address,
+                access.password.as_deref(),
+                None,
+                access.known_hosts.as_deref(),
+            );
             // Given for this check, the file wins over the environment's.
             if access.ca_file.is_some() {
                 secrets.ca_file = access.ca_file.clone();
@@ -850,6 +861,7 @@ mod tests {
         let access = RelayAccess {
             password: Some("hunter2".into()),
             ca_file: None,
+            known_hosts: None,
         };
         assert!(!format!("{access:?}").contains("hunter2"));
     }

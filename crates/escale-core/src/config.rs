@@ -66,6 +66,12 @@ impl ConfigDir {
         self.path.join(CONFIG_FILE_NAME)
     }
 
+    /// Escale's own known-hosts file: the SFTP servers trusted on first
+    /// use are recorded there (`ESCALE_KNOWN_HOSTS` names another).
+    pub fn known_hosts_file(&self) -> PathBuf {
+        self.path.join("known_hosts")
+    }
+
     /// Reads the settings. A missing file (first start) reads as an empty
     /// configuration; anything else that is wrong is an error naming the file.
     pub fn load(&self) -> Result<Config> {

@@ -163,6 +163,7 @@ async fn set_up(
             &repo.relay,
             new.access.password.as_deref(),
             repo.ca_file.as_deref(),
+            Some(&config_dir.known_hosts_file()),
         );
         let relay = RelayIo::new(relay::open_with(&url, &secrets)?, runtime);
         let codec = keys(&relay, &repo.relay)?;
@@ -241,7 +242,7 @@ pub async fn change_passphrase(
     let name = name.to_owned();
     blocking(move |runtime| {
         let repo = configured(&config_dir, &name)?;
-        let relay = open_relay(&repo, runtime)?;
+        let relay = open_relay(&config_dir, &repo, runtime)?;
         let header = read_header(&relay, &repo.relay)?;
         let key = header.kdf.derive(old.expose()).map_err(crypto_error)?;
         let master = header
@@ -305,34 +306,47 @@ fn configured(config_dir: &ConfigDir, name: &str) -> Result<RepositoryConfig> {
         .ok_or_else(|| Error::UnknownRepository(name.to_owned()))
 }
 
-/// Opens the relay of `repo` with its credentials.
+/// Opens the relay of `repo` with its credentials; SFTP servers met for
+/// the first time are recorded in `config_dir`'s known-hosts file.
 pub(crate) fn open_relay(
+    config_dir: &ConfigDir,
     repo: &RepositoryConfig,
     runtime: tokio::runtime::Handle,
 ) -> Result<RelayIo> {
-    open_relay_at(&repo.relay, repo.ca_file.as_deref(), runtime)
+    let url = RelayUrl::parse(&repo.relay)?;
+    let secrets = relay_secrets(
+        &url,
+        &repo.relay,
+        None,
+        repo.ca_file.as_deref(),
+        Some(&config_dir.known_hosts_file()),
+    );
+    Ok(RelayIo::new(relay::open_with(&url, &secrets)?, runtime))
 }
 
 /// Opens the relay at `address`, trusting `ca_file` besides the system's
 /// authorities (the environment's `ESCALE_CA_FILE` wins).
+#[cfg(test)]
 pub(crate) fn open_relay_at(
     address: &str,
     ca_file: Option<&std::path::Path>,
     runtime: tokio::runtime::Handle,
 ) -> Result<RelayIo> {
     let url = RelayUrl::parse(address)?;
-    let relay = relay::open_with(&url, &relay_secrets(&url, address, None, ca_file))?;
+    let relay = relay::open_with(&url, &relay_secrets(&url, address, None, ca_file, None))?;
     Ok(RelayIo::new(relay, runtime))
 }
 
 /// The credentials for the relay at `address`, in the documented order:
 /// `password` when given (a setup checking a relay), the environment, then
-/// the keyring. Blocking (the keyring).
+/// the keyring. `known_hosts` is Escale's own known-hosts file, unless
+/// the environment names one. Blocking (the keyring).
 pub(crate) fn relay_secrets(
     url: &RelayUrl,
     address: &str,
     password: Option<&str>,
     ca_file: Option<&std::path::Path>,
+    known_hosts: Option<&std::path::Path>,
 ) -> relay::Secrets {
     let mut secrets = relay::Secrets::from_env();
     let saved;
@@ -357,6 +371,9 @@ pub(crate) fn relay_secrets(
     }
     if secrets.ca_file.is_none() {
         secrets.ca_file = ca_file.map(std::path::Path::to_path_buf);
+    }
+    if secrets.known_hosts.is_none() {
+        secrets.known_hosts = known_hosts.map(std::path::Path::to_path_buf);
     }
     secrets
 }
@@ -428,7 +445,7 @@ pub(crate) async fn heads_fingerprint(config_dir: &ConfigDir, name: &str) -> Res
     let name = name.to_owned();
     blocking(move |runtime| {
         let repo = configured(&config_dir, &name)?;
-        let relay = open_relay(&repo, runtime)?;
+        let relay = open_relay(&config_dir, &repo, runtime)?;
         let mut hasher = std::collections::hash_map::DefaultHasher::new();
         let mut clients: Vec<String> = relay
             .list(&format::clients_dir())?
@@ -577,7 +594,7 @@ pub(crate) fn open_session(
     let repository: RepositoryId = required_meta(&db, name, "repository", "repository identifier")?;
     let me: ClientId = required_meta(&db, name, "client", "client identifier")?;
     let client_name = db.meta("name")?.unwrap_or_else(default_client_name);
-    let relay = open_relay(&repo, runtime)?;
+    let relay = open_relay(config_dir, &repo, runtime)?;
     let header = read_header(&relay, &repo.relay)?;
     if header.repository != repository {
         return Err(Error::DifferentRepository {

@@ -448,6 +448,38 @@ pub(crate) async fn large_file_round_trip(ctx: &Ctx) {
         .await;
 }
 
+/// A 100 MB file, far past any object Escale writes, round-trips byte for
+/// byte: no backend buffers it into a shorter upload or a cut download.
+pub(crate) async fn hundred_megabyte_file_round_trip(ctx: &Ctx) {
+    const LEN: usize = 100 * 1000 * 1000;
+    if ctx
+        .relay
+        .capabilities()
+        .max_file_size
+        .is_some_and(|max| max < LEN as u64)
+    {
+        return;
+    }
+    let path = ctx.path("hundred.bin");
+    let data = Bytes::from(pattern(LEN, 100));
+    ctx.write(&path, data.clone()).await;
+    ctx.assert_listing(&ctx.base, &[("hundred.bin", LEN as u64)], &[])
+        .await;
+    let back = ctx.read(&path, None).await;
+    assert_eq!(back.len(), LEN, "read {path}: length");
+    assert!(back == data, "read {path}: content differs");
+    drop(back);
+    let start = LEN - 1_000_003;
+    assert!(
+        ctx.read(&path, Some(start as u64..LEN as u64)).await == data[start..],
+        "ranged read at the end of {path}"
+    );
+    ctx.relay
+        .delete(&path)
+        .await
+        .unwrap_or_else(|e| panic!("delete {path}: {e}"));
+}
+
 /// A folder of many files is listed completely: backends must follow the
 /// server's paging to the end.
 pub(crate) async fn many_entries_listed_completely(ctx: &Ctx) {
@@ -467,10 +499,19 @@ pub(crate) async fn many_entries_listed_completely(ctx: &Ctx) {
         let path = dir.join(name).unwrap();
         let data = Bytes::from(name.clone().into_bytes());
         tasks.spawn(async move {
-            relay
-                .write(&path, data)
-                .await
-                .unwrap_or_else(|e| panic!("write {path}: {e}"));
+            // A busy server may refuse one transfer for a moment (an FTP
+            // server out of passive ports); the engine retries such
+            // errors, so one retry is allowed here, and only for them.
+            match relay.write(&path, data.clone()).await {
+                Err(e) if e.is_retryable() => {
+                    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+                    relay
+                        .write(&path, data)
+                        .await
+                        .unwrap_or_else(|e| panic!("write {path}, retried: {e}"));
+                }
+                other => other.unwrap_or_else(|e| panic!("write {path}: {e}")),
+            }
         });
     }
     while let Some(done) = tasks.join_next().await {
@@ -548,6 +589,7 @@ macro_rules! relay_conformance_tests {
             write_into_missing_folder_is_not_found,
             create_dir_nested_and_idempotent,
             remove_dir_only_takes_empty_folders,
+            hundred_megabyte_file_round_trip,
             names_with_spaces_and_unicode,
             zero_byte_file,
             large_file_round_trip,
