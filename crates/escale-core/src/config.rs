@@ -300,7 +300,8 @@ pub struct RepositoryConfig {
         skip_serializing_if = "is_default_mass_deletion_min_files"
     )]
     pub mass_deletion_min_files: u64,
-    /// How many object uploads this computer keeps in flight at once for
+    /// How many object transfers (uploads, and chunk downloads from a
+    /// relay that reads ranges) this computer keeps in flight at once for
     /// this repository, from [`MIN_TRANSFERS`] to [`MAX_TRANSFERS`]. Each upload
     /// in flight holds one packed object (up to 8 MiB) in memory.
     #[serde(

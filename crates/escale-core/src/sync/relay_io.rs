@@ -4,10 +4,10 @@
 //! A sync cycle is sequential work (read a file, seal, upload, next) run on
 //! a blocking thread so that hashing and encryption never occupy the async
 //! threads; it drives the async relay through the runtime's handle. Object
-//! uploads are the exception: [`RelayIo::spawn_write`] starts one on the
-//! runtime and returns at once, so that several are in flight while the
-//! cycle goes on (see `docs/architecture.md`). It retries exactly as the
-//! blocking calls do.
+//! transfers are the exception: [`RelayIo::spawn_write`] and
+//! [`RelayIo::spawn_read`] start one on the runtime and return at once, so
+//! that several are in flight while the cycle goes on (see
+//! `docs/architecture.md`). They retry exactly as the blocking calls do.
 
 use std::future::Future;
 use std::ops::Range;
@@ -86,8 +86,30 @@ impl RelayIo {
         })))
     }
 
+    /// Starts reading a file or a range of it on the runtime, with the same
+    /// retries as [`read`](Self::read), and returns at once.
+    pub(crate) fn spawn_read(
+        &self,
+        path: RelayPath,
+        range: Option<Range<u64>>,
+    ) -> Transfer<Option<Bytes>> {
+        let relay = Arc::clone(&self.relay);
+        Transfer(self.runtime.spawn(async move {
+            let read = with_retries(relay, move |relay| {
+                let path = path.clone();
+                let range = range.clone();
+                async move { relay.read(&path, range).await }
+            });
+            match read.await {
+                Ok(bytes) => Ok(Some(bytes)),
+                Err(error) if error.kind() == RelayErrorKind::NotFound => Ok(None),
+                Err(error) => Err(error),
+            }
+        }))
+    }
+
     /// Waits, from the blocking thread, for a transfer started by
-    /// [`spawn_write`](Self::spawn_write).
+    /// [`spawn_write`](Self::spawn_write) or [`spawn_read`](Self::spawn_read).
     pub(crate) fn wait<T>(&self, transfer: Transfer<T>) -> Result<T, RelayError> {
         match self.runtime.block_on(transfer.0) {
             Ok(outcome) => outcome,

@@ -1,5 +1,5 @@
-//! Parallel uploads: how many object writes are in flight, and that a
-//! journal batch never reaches the relay before the objects it names.
+//! Parallel transfers: how many object writes and reads are in flight, and
+//! that a journal batch never reaches the relay before the objects it names.
 //!
 //! The relay is the real file relay, wrapped to slow its object writes
 //! down (so that overlapping writes are seen) and to record what it did.
@@ -31,13 +31,17 @@ struct Log {
     objects_in_flight: usize,
     /// The most object writes ever under way at once.
     max_objects_in_flight: usize,
+    /// Object reads under way now.
+    reads_in_flight: usize,
+    /// The most object reads ever under way at once.
+    max_reads_in_flight: usize,
     /// Every write that completed, in order.
     written: Vec<String>,
     /// For each journal batch write: the writes completed when it started.
     batches: Vec<(String, HashSet<String>)>,
 }
 
-/// A [`FileRelay`] whose object writes take `delay` longer, recording
+/// A [`FileRelay`] whose object writes and reads take `delay` longer, recording
 /// concurrency and order; an object write whose number (from 1) is
 /// `fail_object` fails for good.
 #[derive(Debug)]
@@ -69,7 +73,18 @@ impl Relay for Recording {
         self.inner.list(dir).await
     }
     async fn read(&self, path: &RelayPath, range: Option<Range<u64>>) -> Result<Bytes, RelayError> {
-        self.inner.read(path, range).await
+        if !is_object(path) {
+            return self.inner.read(path, range).await;
+        }
+        {
+            let mut log = self.log.lock().unwrap();
+            log.reads_in_flight += 1;
+            log.max_reads_in_flight = log.max_reads_in_flight.max(log.reads_in_flight);
+        }
+        tokio::time::sleep(self.delay).await;
+        let outcome = self.inner.read(path, range).await;
+        self.log.lock().unwrap().reads_in_flight -= 1;
+        outcome
     }
     async fn write(&self, path: &RelayPath, data: Bytes) -> Result<(), RelayError> {
         let object = is_object(path);
@@ -128,6 +143,7 @@ struct Setup {
     _dir: tempfile::TempDir,
     relay_dir: PathBuf,
     config: ConfigDir,
+    folder: PathBuf,
 }
 
 fn set_up(files: usize, size: usize) -> Setup {
@@ -166,7 +182,33 @@ fn set_up(files: usize, size: usize) -> Setup {
         _dir: dir,
         relay_dir,
         config,
+        folder,
     }
+}
+
+/// A second computer joined to `setup`'s repository: its settings folder
+/// and its synced folder.
+fn join_second(setup: &Setup) -> (ConfigDir, PathBuf) {
+    let root = setup.relay_dir.parent().unwrap();
+    let config = ConfigDir::new(root.join("config-b"));
+    let folder = root.join("folder-b");
+    setup
+        .runtime
+        .block_on(crate::join(
+            &config,
+            NewRepository {
+                name: "r".into(),
+                folder: folder.clone(),
+                relay: format!("file://{}", setup.relay_dir.display()),
+                client_name: Some("receiver".into()),
+                mode: crate::SyncMode::default(),
+                quota: None,
+                access: crate::RelayAccess::default(),
+            },
+            Passphrase::new(PASSPHRASE.into()),
+        ))
+        .unwrap();
+    (config, folder)
 }
 
 /// What one cycle through a [`Recording`] relay did.
@@ -182,6 +224,7 @@ struct Outcome {
 
 fn sync_through_recording(
     setup: &Setup,
+    config: &ConfigDir,
     transfers: u8,
     delay: Duration,
     fail_object: Option<usize>,
@@ -195,7 +238,7 @@ fn sync_through_recording(
         log: Arc::clone(&log),
     };
     let handle = setup.runtime.handle().clone();
-    let config = setup.config.clone();
+    let config = config.clone();
     let relay_dir = setup.relay_dir.clone();
     // The cycle runs on a plain thread, as it does on a blocking one.
     let (result, elapsed, codec, me) = std::thread::spawn(move || {
@@ -263,7 +306,8 @@ const FILE_SIZE: usize = 1024 * 1024;
 #[test]
 fn uploads_overlap_up_to_the_transfers_setting_and_batches_wait_for_their_objects() {
     let setup = set_up(FILES, FILE_SIZE);
-    let outcome = sync_through_recording(&setup, 4, Duration::from_millis(300), None);
+    let outcome =
+        sync_through_recording(&setup, &setup.config, 4, Duration::from_millis(300), None);
     let report = outcome.result.as_ref().expect("the cycle succeeds");
     assert_eq!(report.changes_sent, FILES as u64);
     assert!(
@@ -281,7 +325,8 @@ fn uploads_overlap_up_to_the_transfers_setting_and_batches_wait_for_their_object
 #[test]
 fn one_transfer_uploads_one_object_at_a_time() {
     let setup = set_up(FILES / 2, FILE_SIZE);
-    let outcome = sync_through_recording(&setup, 1, Duration::from_millis(100), None);
+    let outcome =
+        sync_through_recording(&setup, &setup.config, 1, Duration::from_millis(100), None);
     outcome.result.as_ref().expect("the cycle succeeds");
     assert!(objects_named(&outcome) >= 3);
     assert_eq!(outcome.log.max_objects_in_flight, 1);
@@ -292,7 +337,13 @@ fn one_transfer_uploads_one_object_at_a_time() {
 fn a_failed_upload_fails_the_cycle_and_no_batch_names_its_object() {
     let setup = set_up(FILES / 2, FILE_SIZE);
     // The second object fails while the first and the third are in flight.
-    let outcome = sync_through_recording(&setup, 4, Duration::from_millis(200), Some(2));
+    let outcome = sync_through_recording(
+        &setup,
+        &setup.config,
+        4,
+        Duration::from_millis(200),
+        Some(2),
+    );
     let error = outcome.result.as_ref().expect_err("the cycle fails");
     assert_eq!(error.code(), "relay_permission_denied", "{error}");
     assert!(
@@ -306,6 +357,40 @@ fn a_failed_upload_fails_the_cycle_and_no_batch_names_its_object() {
     );
 }
 
+/// Sends one 24 MiB file from the first computer, then receives it on a
+/// second one through the recording relay with `transfers`.
+fn receive_big_file(transfers: u8) -> Outcome {
+    let setup = set_up(1, 24 * 1024 * 1024);
+    let sent = sync_through_recording(&setup, &setup.config, 4, Duration::ZERO, None);
+    sent.result.unwrap();
+    let (config, folder) = join_second(&setup);
+    let outcome =
+        sync_through_recording(&setup, &config, transfers, Duration::from_millis(100), None);
+    let report = outcome.result.as_ref().expect("the cycle succeeds");
+    assert_eq!(report.changes_received, 1);
+    assert!(
+        fs::read(folder.join("file-000.bin")).unwrap()
+            == fs::read(setup.folder.join("file-000.bin")).unwrap(),
+        "the received file is the sent one"
+    );
+    assert_eq!(outcome.log.reads_in_flight, 0, "no read outlived the cycle");
+    outcome
+}
+
+#[test]
+fn chunk_downloads_overlap_up_to_the_transfers_setting() {
+    let outcome = receive_big_file(4);
+    let max = outcome.log.max_reads_in_flight;
+    assert!(max > 1, "downloads overlapped: at most {max} at once");
+    assert!(max <= 4, "never more than 4 downloads at once, saw {max}");
+}
+
+#[test]
+fn one_transfer_downloads_one_chunk_at_a_time() {
+    let outcome = receive_big_file(1);
+    assert_eq!(outcome.log.max_reads_in_flight, 1);
+}
+
 /// A figure for the record, not a check: `cargo test -p escale-core --lib
 /// measure_parallel_uploads -- --ignored --nocapture`.
 #[test]
@@ -314,8 +399,13 @@ fn measure_parallel_uploads() {
     for delay in [20, 200] {
         for transfers in [1, 4] {
             let setup = set_up(40, 1_000_000);
-            let outcome =
-                sync_through_recording(&setup, transfers, Duration::from_millis(delay), None);
+            let outcome = sync_through_recording(
+                &setup,
+                &setup.config,
+                transfers,
+                Duration::from_millis(delay),
+                None,
+            );
             outcome.result.as_ref().unwrap();
             println!(
                 "transfers={transfers}: 40 x 1 MB in {:.2} s ({} objects, {delay} ms added per \
