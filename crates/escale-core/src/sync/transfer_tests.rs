@@ -391,11 +391,11 @@ fn one_transfer_downloads_one_chunk_at_a_time() {
     assert_eq!(outcome.log.max_reads_in_flight, 1);
 }
 
-/// A figure for the record, not a check: `cargo test -p escale-core --lib
-/// measure_parallel_uploads -- --ignored --nocapture`.
+/// Figures for the record, not checks: `cargo test -p escale-core --lib
+/// measure_parallel_transfers -- --ignored --nocapture`.
 #[test]
 #[ignore = "a measurement, printed; takes a few seconds"]
-fn measure_parallel_uploads() {
+fn measure_parallel_transfers() {
     for delay in [20, 200] {
         for transfers in [1, 4] {
             let setup = set_up(40, 1_000_000);
@@ -415,5 +415,14 @@ fn measure_parallel_uploads() {
                 outcome.log.max_objects_in_flight
             );
         }
+    }
+    for transfers in [1, 4] {
+        let outcome = receive_big_file(transfers);
+        println!(
+            "transfers={transfers}: received 24 MiB (one file) in {:.2} s, 100 ms added per \
+             chunk read, at most {} reads in flight",
+            outcome.elapsed.as_secs_f64(),
+            outcome.log.max_reads_in_flight
+        );
     }
 }
