@@ -265,7 +265,12 @@ fn sync_through_recording(
         let batch = codec.open_batch(&me, seq, &sealed).unwrap();
         batches.push((format::batch_path(&me, seq).as_str().to_owned(), batch));
     }
-    let log = Arc::try_unwrap(log).unwrap().into_inner().unwrap();
+    // The session, and with it the relay, is gone: a transfer still
+    // holding the relay would be one that outlived its cycle.
+    let log = Arc::try_unwrap(log)
+        .unwrap_or_else(|_| panic!("a relay transfer outlived its cycle"))
+        .into_inner()
+        .unwrap();
     Outcome {
         result,
         log,
