@@ -306,6 +306,15 @@ pub struct RepositoryConfig {
         skip_serializing_if = "is_default_mass_deletion_min_files"
     )]
     pub mass_deletion_min_files: u64,
+    /// How many object transfers (uploads, and chunk downloads from a
+    /// relay that reads ranges) this computer keeps in flight at once for
+    /// this repository, from [`MIN_TRANSFERS`] to [`MAX_TRANSFERS`]. Each upload
+    /// in flight holds one packed object (up to 8 MiB) in memory.
+    #[serde(
+        default = "default_transfers",
+        skip_serializing_if = "is_default_transfers"
+    )]
+    pub transfers: u8,
 }
 
 /// Which way changes travel for a repository or a path.
@@ -357,6 +366,21 @@ const DEFAULT_KEEP_VERSIONS: Duration = Duration::from_secs(30 * 86_400);
 const DEFAULT_MASS_DELETION_PERCENT: u8 = 50;
 const DEFAULT_MASS_DELETION_MIN_FILES: u64 = 10;
 
+/// The default of [`RepositoryConfig::transfers`]: enough to hide most of
+/// a remote relay's round-trip time without loading a small server.
+pub const DEFAULT_TRANSFERS: u8 = 4;
+/// The fewest transfers in flight: one at a time.
+pub const MIN_TRANSFERS: u8 = 1;
+/// The most transfers in flight: beyond this, memory (one object each)
+/// grows while servers rarely answer faster.
+pub const MAX_TRANSFERS: u8 = 16;
+
+fn default_transfers() -> u8 {
+    DEFAULT_TRANSFERS
+}
+fn is_default_transfers(value: &u8) -> bool {
+    *value == DEFAULT_TRANSFERS
+}
 fn default_absent_after() -> Span {
     Span(DEFAULT_ABSENT_AFTER)
 }
@@ -411,6 +435,7 @@ impl RepositoryConfig {
             keep_versions: default_keep_versions(),
             mass_deletion_percent: DEFAULT_MASS_DELETION_PERCENT,
             mass_deletion_min_files: DEFAULT_MASS_DELETION_MIN_FILES,
+            transfers: DEFAULT_TRANSFERS,
         }
     }
 
@@ -453,6 +478,12 @@ impl RepositoryConfig {
         }
         if self.mass_deletion_percent == 0 || self.mass_deletion_percent > 100 {
             return Err(invalid("mass_deletion_percent must be between 1 and 100"));
+        }
+        if !(MIN_TRANSFERS..=MAX_TRANSFERS).contains(&self.transfers) {
+            return Err(invalid(&format!(
+                "transfers must be between {MIN_TRANSFERS} and {MAX_TRANSFERS} (it is {})",
+                self.transfers
+            )));
         }
         if let (Some(min), Some(max)) = (self.poll_min, self.poll_max)
             && min > max
@@ -611,6 +642,32 @@ mod tests {
     }
 
     #[test]
+    fn transfers_outside_one_to_sixteen_are_refused_with_the_bounds() {
+        let mut repo = RepositoryConfig::new("t", "/a", "file:///r");
+        assert_eq!(repo.transfers, 4, "the default");
+        for accepted in [1, 16] {
+            repo.transfers = accepted;
+            assert!(repo.validate().is_ok(), "{accepted} is accepted");
+        }
+        for refused in [0, 17] {
+            repo.transfers = refused;
+            let message = repo.validate().unwrap_err().to_string();
+            assert!(
+                message.contains("transfers must be between 1 and 16"),
+                "{message}"
+            );
+        }
+        let parsed = Config::parse(
+            "version = 1\n[[repository]]\nname = \"t\"\nfolder = \"/a\"\n\
+             relay = \"file:///r\"\ntransfers = 0\n",
+        );
+        assert!(
+            parsed.is_err(),
+            "a settings file with transfers = 0 is refused"
+        );
+    }
+
+    #[test]
     fn password_in_relay_url_is_detected_only_in_the_authority() {
         assert!(relay_has_password("webdavs://u:p@host/path"));
         assert!(!relay_has_password("webdavs://u@host/path"));
@@ -684,6 +741,7 @@ mod tests {
             reports.mass_deletion_min_files,
             defaults.mass_deletion_min_files
         );
+        assert_eq!(reports.transfers, defaults.transfers);
         let mut expected = RepositoryConfig::new(
             "Scans",
             "/srv/scans",

@@ -67,8 +67,8 @@ mod version;
 pub use check::{CheckOutcome, CheckStep, CheckStepKind, RelayAccess, RelayCheck, check_relay};
 pub use clients::{ClientInfo, Presence, clients, retire};
 pub use config::{
-    AccessRule, CONFIG_FILE_NAME, CONFIG_VERSION, Config, ConfigDir, MIN_QUOTA, RepositoryConfig,
-    RuleMode, SyncMode,
+    AccessRule, CONFIG_FILE_NAME, CONFIG_VERSION, Config, ConfigDir, DEFAULT_TRANSFERS,
+    MAX_TRANSFERS, MIN_QUOTA, MIN_TRANSFERS, RepositoryConfig, RuleMode, SyncMode,
 };
 pub use crypto::CryptoError;
 pub use daemon::{PollBounds, RunRepository, run};

@@ -235,7 +235,7 @@ impl Session {
         let now = now_ns() / 1_000_000_000;
         let open = self.db.requests()?;
         let mut still_needed = std::collections::HashSet::new();
-        let mut outbox = publish::Outbox::new(seq, self.object_target());
+        let mut outbox = publish::Outbox::new(seq, self.object_target(), self.relay.clone());
         for (content, path, version) in std::mem::take(&mut self.needs) {
             // A later change to the path made this version irrelevant.
             if let Some(local) = self.db.file(&path)?
@@ -524,3 +524,5 @@ impl Session {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod transfer_tests;

@@ -1,7 +1,7 @@
 //! Sending: find what changed in the folder, upload new chunks packed into
 //! objects, then publish the journal batch and the head that points to it.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::fs::File;
 use std::io::Read;
 
@@ -17,6 +17,7 @@ use crate::ids::{ClientId, ObjectId};
 use crate::path::RelPath;
 use crate::scan::{self, EntryKind, Scan, ScannedEntry};
 use crate::state::{ChunkLocation, ChunkRef, FileState, StateKind};
+use crate::sync::relay_io::{RelayIo, Transfer};
 use crate::sync::{Problem, Session};
 use crate::version::VersionVector;
 
@@ -30,6 +31,27 @@ struct Packer {
     target: u64,
 }
 
+/// Object uploads started and not yet known to have finished.
+///
+/// Dropping it (a cycle that fails or stops) waits for them: no upload
+/// outlives its cycle, to race with the next cycle's clearing of
+/// leftovers or to land after the lock is released.
+struct Uploads {
+    relay: RelayIo,
+    /// Oldest first, each with the entry the batch will carry for it.
+    in_flight: VecDeque<(ObjectEntry, Transfer<()>)>,
+}
+
+impl Drop for Uploads {
+    fn drop(&mut self) {
+        for (entry, transfer) in self.in_flight.drain(..) {
+            if let Err(error) = self.relay.wait(transfer) {
+                tracing::debug!(object = %entry.id, %error, "abandoned upload failed");
+            }
+        }
+    }
+}
+
 /// What one publish step has prepared and not announced yet.
 pub(crate) struct Outbox {
     /// The number of the batch being prepared.
@@ -37,7 +59,12 @@ pub(crate) struct Outbox {
     packer: Packer,
     /// Objects uploaded, to be announced by the batch.
     objects: Vec<ObjectEntry>,
-    /// Their total size.
+    /// Objects still being uploaded; they join `objects` once on the relay.
+    uploads: Uploads,
+    /// Whether this client's objects folder was created in this step.
+    objects_dir_ready: bool,
+    /// The total size of `objects` and of the uploads in flight: both
+    /// count as used on the relay.
     uploaded: u64,
     outgoing: Vec<Outgoing>,
     /// Contents this client asks for again.
@@ -49,7 +76,9 @@ pub(crate) struct Outbox {
 }
 
 impl Outbox {
-    pub(crate) fn new(seq: u64, object_target: u64) -> Self {
+    /// An empty outbox for batch `seq`, closing objects at `object_target`
+    /// bytes and uploading them through `relay`.
+    pub(crate) fn new(seq: u64, object_target: u64, relay: RelayIo) -> Self {
         Outbox {
             seq,
             packer: Packer {
@@ -58,6 +87,11 @@ impl Outbox {
                 target: object_target,
             },
             objects: Vec::new(),
+            uploads: Uploads {
+                relay,
+                in_flight: VecDeque::new(),
+            },
+            objects_dir_ready: false,
             uploaded: 0,
             outgoing: Vec::new(),
             requests: Vec::new(),
@@ -68,6 +102,7 @@ impl Outbox {
 
     fn is_empty(&self) -> bool {
         self.objects.is_empty()
+            && self.uploads.in_flight.is_empty()
             && self.outgoing.is_empty()
             && self.requests.is_empty()
             && self.supplies.is_empty()
@@ -142,7 +177,7 @@ impl Session {
                 skipped.reason.clone(),
             ));
         }
-        let mut outbox = Outbox::new(seq, self.object_target());
+        let mut outbox = Outbox::new(seq, self.object_target(), self.relay.clone());
         let changed: Vec<&ScannedEntry> = view
             .scan
             .entries
@@ -223,6 +258,9 @@ impl Session {
     /// anything; returns the number the next batch will have.
     pub(crate) fn finish(&mut self, mut outbox: Outbox) -> Result<u64> {
         self.upload_current(&mut outbox)?;
+        // Every upload is over before the cycle moves on: what follows
+        // (receiving, cleaning up) must not find objects half there.
+        self.settle_uploads(&mut outbox)?;
         if !outbox.is_empty() {
             self.commit(&mut outbox, false)?;
         }
@@ -251,7 +289,9 @@ impl Session {
         Ok(())
     }
 
-    /// Uploads the object being filled. If the quota leaves no room for
+    /// Starts uploading the object being filled, after waiting for the
+    /// oldest upload if `transfers` are already in flight (which bounds
+    /// the sealed objects held in memory). If the quota leaves no room for
     /// it, what is prepared so far is announced first (so that receivers
     /// can take it and the relay can empty), then the upload waits.
     fn upload_current(&mut self, outbox: &mut Outbox) -> Result<()> {
@@ -259,8 +299,13 @@ impl Session {
             return Ok(());
         };
         let size = buffer.len() as u64;
-        // Uploaded but not announced yet: on the relay all the same.
+        // Uploaded or in flight but not announced yet: on the relay all the
+        // same.
         if !self.has_room(outbox.uploaded + size)? {
+            // Nothing may stay in flight: the window below must name only
+            // objects already on the relay, and the clean-up run while
+            // waiting deletes own objects it has no record of.
+            self.settle_uploads(outbox)?;
             if !outbox.objects.is_empty() {
                 // Announce the objects alone, as a window: they may hold
                 // the first part of a file still being read, or the last
@@ -270,12 +315,53 @@ impl Session {
             }
             self.wait_for_room(size)?;
         }
-        self.relay.create_dir(&format::objects_dir(&self.me))?;
-        self.relay
-            .write(&format::object_path(&self.me, &id), Bytes::from(buffer))?;
+        if !outbox.objects_dir_ready {
+            self.relay.create_dir(&format::objects_dir(&self.me))?;
+            outbox.objects_dir_ready = true;
+        }
+        let transfers = usize::from(self.settings.transfers.max(1));
+        while outbox.uploads.in_flight.len() >= transfers {
+            self.settle_oldest(outbox)?;
+        }
+        let transfer = self
+            .relay
+            .spawn_write(format::object_path(&self.me, &id), Bytes::from(buffer));
         outbox.uploaded += size;
-        outbox.objects.push(ObjectEntry { id, size, chunks });
+        outbox
+            .uploads
+            .in_flight
+            .push_back((ObjectEntry { id, size, chunks }, transfer));
         Ok(())
+    }
+
+    /// Waits for the oldest upload in flight; once it is on the relay, the
+    /// batch may name it.
+    fn settle_oldest(&mut self, outbox: &mut Outbox) -> Result<()> {
+        let Some((entry, transfer)) = outbox.uploads.in_flight.pop_front() else {
+            return Ok(());
+        };
+        self.relay.wait(transfer)?;
+        outbox.objects.push(entry);
+        Ok(())
+    }
+
+    /// Waits for every upload in flight. The first failure is returned once
+    /// all have ended, so that none is still writing when the cycle fails.
+    fn settle_uploads(&mut self, outbox: &mut Outbox) -> Result<()> {
+        let mut first_failure = None;
+        while let Some((entry, transfer)) = outbox.uploads.in_flight.pop_front() {
+            match self.relay.wait(transfer) {
+                Ok(()) => outbox.objects.push(entry),
+                Err(error) => {
+                    tracing::debug!(object = %entry.id, %error, "object upload failed");
+                    first_failure.get_or_insert(error);
+                }
+            }
+        }
+        match first_failure {
+            Some(error) => Err(error.into()),
+            None => Ok(()),
+        }
     }
 
     /// Publishes the prepared batch: its journal file, then the head that
@@ -284,6 +370,9 @@ impl Session {
     /// (whose version vectors may name this batch's number: they stay
     /// increasing, which is all versions need) follow in a later batch.
     fn commit(&mut self, outbox: &mut Outbox, window: bool) -> Result<()> {
+        // The batch must never name an object that is not on the relay yet:
+        // a receiver would find it missing and ask for its content again.
+        self.settle_uploads(outbox)?;
         let seq = outbox.seq;
         let outgoing = if window {
             Vec::new()

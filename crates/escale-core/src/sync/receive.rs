@@ -2,10 +2,12 @@
 //! local folder match, one record at a time, never overwriting a file the
 //! user changed meanwhile.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
+
+use bytes::Bytes;
 
 use crate::config::RuleMode;
 use crate::crypto::ChunkId;
@@ -16,6 +18,7 @@ use crate::path::RelPath;
 use crate::scan::{self, EntryKind};
 use crate::state::{ChunkLocation, ChunkRef, FileState, StateKind};
 use crate::sync::planner::{self, ConflictPlan, Decision};
+use crate::sync::relay_io::{RelayIo, Transfer};
 use crate::sync::{Problem, Session, now_ns};
 use crate::version::VersionVector;
 
@@ -34,6 +37,29 @@ impl From<Error> for Deferred {
 }
 
 type Step<T = ()> = std::result::Result<T, Deferred>;
+
+/// Chunk reads started ahead of need while a file is assembled, so that
+/// up to `transfers` are in flight while the current chunk is written.
+///
+/// Dropping it (a file that fails) waits for the reads still running, so
+/// that none outlives its cycle.
+struct ReadAhead {
+    relay: RelayIo,
+    /// Oldest first: the chunk's index in the file, where it is read from,
+    /// and the read.
+    pending: VecDeque<(usize, ChunkLocation, Transfer<Option<Bytes>>)>,
+    /// The index of the next chunk to consider reading ahead.
+    next: usize,
+}
+
+impl Drop for ReadAhead {
+    fn drop(&mut self) {
+        for (_, _, read) in self.pending.drain(..) {
+            // Only waited for; what it read is not needed any more.
+            let _ = self.relay.wait(read);
+        }
+    }
+}
 
 fn local_io(path: &Path) -> impl Fn(std::io::Error) -> Deferred + '_ {
     move |source| {
@@ -427,9 +453,30 @@ impl Session {
             .open(temp)
             .map_err(local_io(temp))?;
         let mut total = 0u64;
-        for chunk in chunks {
+        let mut ahead = ReadAhead {
+            relay: self.relay.clone(),
+            pending: VecDeque::new(),
+            next: 0,
+        };
+        for (index, chunk) in chunks.iter().enumerate() {
             self.check_stop()?;
-            let data = self.fetch_chunk(&chunk.id, Some(chunk.size))?;
+            self.read_ahead(chunks, index, &mut ahead)?;
+            let started = if ahead.pending.front().is_some_and(|(at, _, _)| *at == index) {
+                ahead.pending.pop_front()
+            } else {
+                None
+            };
+            let data = match started {
+                Some((_, location, read)) => {
+                    let sealed = self.relay.wait(read).map_err(Error::from)?;
+                    match self.open_fetched(&chunk.id, &location, Some(chunk.size), sealed)? {
+                        Some(plain) => plain,
+                        // Gone from there: the other places, or asking again.
+                        None => self.fetch_chunk(&chunk.id, Some(chunk.size))?,
+                    }
+                }
+                None => self.fetch_chunk(&chunk.id, Some(chunk.size))?,
+            };
             out.write_all(&data).map_err(local_io(temp))?;
             total += data.len() as u64;
         }
@@ -444,6 +491,48 @@ impl Session {
         drop(out);
         set_permissions(temp, executable).map_err(local_io(temp))?;
         filetime::set_file_mtime(temp, to_filetime(mtime_ns)).map_err(local_io(temp))?;
+        Ok(())
+    }
+
+    /// Starts reading from the relay the next chunks of a file (from
+    /// `index` on) that neither a local file nor the staging folder holds,
+    /// until `transfers` reads are in flight. Only on relays that read
+    /// ranges: elsewhere every read ahead would fetch a whole object.
+    fn read_ahead(&mut self, chunks: &[ChunkRef], index: usize, ahead: &mut ReadAhead) -> Step {
+        if !self.relay.ranged_read() {
+            return Ok(());
+        }
+        let transfers = usize::from(self.settings.transfers.max(1));
+        ahead.next = ahead.next.max(index);
+        while ahead.pending.len() < transfers && ahead.next < chunks.len() {
+            let at = ahead.next;
+            ahead.next += 1;
+            let id = &chunks[at].id;
+            if self.db.is_staged(id).map_err(Error::from)?
+                || !self
+                    .db
+                    .local_chunk_sources(id)
+                    .map_err(Error::from)?
+                    .is_empty()
+            {
+                continue;
+            }
+            // The first place, as `fetch_chunk` would try it; the others
+            // are tried there if it is gone.
+            let Some(location) = self
+                .db
+                .chunk_locations(id)
+                .map_err(Error::from)?
+                .into_iter()
+                .next()
+            else {
+                continue;
+            };
+            let object = crate::format::object_path(&location.client, &location.object);
+            let range = location.offset..location.offset + location.length;
+            let read = self.relay.spawn_read(object, Some(range));
+            ahead.pending.push_back((at, location, read));
+        }
         Ok(())
     }
 
@@ -513,6 +602,18 @@ impl Session {
                     whole.slice(start..end)
                 })
         };
+        self.open_fetched(id, location, size, sealed)
+    }
+
+    /// Opens a chunk read from `location` (`None`: that object is gone, and
+    /// its place is forgotten).
+    fn open_fetched(
+        &mut self,
+        id: &ChunkId,
+        location: &ChunkLocation,
+        size: Option<u64>,
+        sealed: Option<Bytes>,
+    ) -> Step<Option<Vec<u8>>> {
         let Some(sealed) = sealed else {
             self.db
                 .forget_object_locations(&location.client, &location.object)
