@@ -2453,6 +2453,6 @@ mod tests {
 
     // vsftpd lists with LIST (no MLSD), pure-ftpd with MLSD.
     server_suite!(vsftpd_ftp, "FTP", many_entries = 5_000);
-    server_suite!(vsftpd_ftps, "FTPS", many_entries = 2_000);
+    server_suite!(vsftpd_ftps, "FTPS", many_entries = 5_000);
     server_suite!(pure_ftpd, "PUREFTPD", many_entries = 5_000);
 }
