@@ -705,3 +705,90 @@ macro_rules! server_suite {
     };
 }
 pub(crate) use server_suite;
+
+/// A full disk on the server, on every server whose storage is a folder
+/// here: a 256 KiB file system is mounted over a folder of the relay and a
+/// 1 MB file is written into it. A server that says its storage is full
+/// (Apache's 507) must give [`RelayErrorKind::StorageFull`]; the others
+/// answer with a bare failure (nginx 500, `rclone serve webdav` 405,
+/// vsftpd and pure-ftpd 451 "failure writing"), which must stay retryable
+/// (space comes back as receivers take their data) and never count as
+/// stored. Escale leaves nothing behind. SFTP has the same check in its
+/// module (OpenSSH is asked for the free space).
+mod full_disk {
+    use std::path::PathBuf;
+
+    use bytes::Bytes;
+
+    use super::servers;
+    use crate::relay::{RelayErrorKind, RelayPath};
+
+    /// Unmounts the small file system however the test ends.
+    struct Mounted(PathBuf);
+
+    impl Drop for Mounted {
+        fn drop(&mut self) {
+            // Lazily: an FTP session may still stand in the folder.
+            let _ = std::process::Command::new("umount")
+                .arg("-l")
+                .arg(&self.0)
+                .status();
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    #[ignore = "needs scripts/relay-servers.sh"]
+    async fn a_full_disk_is_storage_full_where_the_server_says_so_and_retryable_elsewhere() {
+        let Some(vars) = servers::vars() else { return };
+        let mut failures = Vec::new();
+        for (name, says_full) in [
+            ("APACHE", true),
+            ("WEBDAV", false),
+            ("WEBDAVS", false),
+            ("RCLONE_WEBDAV", false),
+            ("FTP", false),
+            ("FTPS", false),
+            ("PUREFTPD", false),
+        ] {
+            let fixture = servers::fixture(name).await.unwrap();
+            let relay = fixture.relay;
+            let dir = RelayPath::new(&format!(
+                "full-{}",
+                hex::encode(crate::ids::random_bytes::<4>())
+            ))
+            .unwrap();
+            relay.create_dir(&dir).await.unwrap();
+            let local = PathBuf::from(&vars[&format!("{name}_DATA")])
+                .join("relay")
+                .join(dir.as_str().trim_start_matches('/'));
+            let mounted = std::process::Command::new("mount")
+                .args(["-t", "tmpfs", "-o", "size=256k,mode=0777", "tmpfs"])
+                .arg(&local)
+                .status();
+            if !mounted.is_ok_and(|s| s.success()) {
+                eprintln!("skipped: cannot mount a small file system here (needs root)");
+                return;
+            }
+            let _guard = Mounted(local);
+            let big = dir.join("big").unwrap();
+            match relay.write(&big, Bytes::from(vec![7; 1024 * 1024])).await {
+                Ok(()) => failures.push(format!("{name}: a 1 MB write fit in 256 KiB")),
+                Err(err) if !err.is_retryable() => {
+                    failures.push(format!("{name}: not retryable: {err}"));
+                }
+                Err(err) if says_full && err.kind() != RelayErrorKind::StorageFull => {
+                    failures.push(format!("{name}: {:?} instead of full: {err}", err.kind()));
+                }
+                Err(_) => {}
+            }
+            // nginx leaves its own temporary file (`big.0000000002`) when
+            // its disk fills: the server's leftover, not Escale's.
+            let nginx = name.starts_with("WEBDAV");
+            match relay.list(&dir).await {
+                Ok(left) if left.is_empty() || nginx => {}
+                other => failures.push(format!("{name}: left behind: {other:?}")),
+            }
+        }
+        assert!(failures.is_empty(), "{failures:#?}");
+    }
+}
