@@ -10,24 +10,10 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use escale_e2e::escale;
-use escale_e2e::world::World;
+use escale_e2e::world::{World, noise};
 
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
-}
-
-/// Pseudo-random bytes (xorshift), so content does not compress or repeat.
-fn noise(seed: u64, len: usize) -> Vec<u8> {
-    let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    let mut out = Vec::with_capacity(len + 8);
-    while out.len() < len {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        out.extend_from_slice(&state.to_le_bytes());
-    }
-    out.truncate(len);
-    out
 }
 
 fn rule(path: &str, mode: &str) -> toml::Value {
@@ -230,12 +216,12 @@ fn an_invalid_pattern_in_the_settings_is_refused_clearly() {
 fn quota_holds_while_more_than_the_quota_travels_through_the_relay() {
     const QUOTA: u64 = 10_000_000;
     let world = World::new(&["a", "b", "c"], &["--quota", "10MB"]);
-    world.write(0, "big/video.mp4", noise(1, 25_000_000));
+    world.write(0, "big/video.mp4", noise(25_000_000, 1));
     for index in 0..7u64 {
         world.write(
             0,
             &format!("docs/part-{index}.bin"),
-            noise(10 + index, 5_000_000),
+            noise(5_000_000, 10 + index),
         );
     }
     let expected = world.tree(0);
@@ -321,7 +307,7 @@ fn a_late_joiner_gets_the_whole_tree_after_the_relay_emptied() {
         world.write(
             0,
             &format!("tree/file-{index}.bin"),
-            noise(index, 50_000 + index as usize * 1000),
+            noise(50_000 + index as usize * 1000, index),
         );
     }
     world.write(0, "tree/empty-folder/.keep", "");
@@ -374,7 +360,7 @@ fn an_absent_computer_stops_holding_data_and_catches_up_when_back() {
     }
     let c_last_seen = Instant::now();
     world.write(0, "while-c-was-away.txt", "news");
-    world.write(0, "bigger.bin", noise(7, 300_000));
+    world.write(0, "bigger.bin", noise(300_000, 7));
     world.sync(0);
     world.sync(1);
     world.sync(0);

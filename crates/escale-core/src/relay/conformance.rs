@@ -715,7 +715,7 @@ pub(crate) use server_suite;
 /// (space comes back as receivers take their data) and never count as
 /// stored. Escale leaves nothing behind. SFTP has the same check in its
 /// module (OpenSSH is asked for the free space).
-mod full_disk {
+pub(crate) mod full_disk {
     use std::path::PathBuf;
 
     use bytes::Bytes;
@@ -723,8 +723,9 @@ mod full_disk {
     use super::servers;
     use crate::relay::{RelayErrorKind, RelayPath};
 
-    /// Unmounts the small file system however the test ends.
-    struct Mounted(PathBuf);
+    /// Unmounts a small test file system mounted at the path however the
+    /// test ends.
+    pub(crate) struct Mounted(pub(crate) PathBuf);
 
     impl Drop for Mounted {
         fn drop(&mut self) {

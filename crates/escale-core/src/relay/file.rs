@@ -117,7 +117,7 @@ fn refuse_links(root: &Path, path: &RelayPath) -> Result<(), RelayError> {
 
 /// Runs `work` on the blocking pool. A panic inside is carried on to the
 /// caller as a panic, not turned into an error nobody expects.
-async fn blocking<T: Send + 'static>(
+pub(super) async fn blocking<T: Send + 'static>(
     work: impl FnOnce() -> Result<T, RelayError> + Send + 'static,
 ) -> Result<T, RelayError> {
     match tokio::task::spawn_blocking(work).await {

@@ -64,6 +64,7 @@ use tokio::sync::{Mutex, Semaphore};
 use zeroize::Zeroizing;
 
 use self::known_hosts::{KnownHostsFile, Verdict};
+use super::file::blocking;
 use super::{
     Capabilities, Relay, RelayEntry, RelayError, RelayErrorKind, RelayPath, RelayUrl, Secrets,
 };
@@ -852,21 +853,6 @@ fn local_user() -> Option<String> {
         .into_iter()
         .filter_map(|name| std::env::var(name).ok())
         .find(|name| !name.is_empty())
-}
-
-/// Runs `work` on the blocking pool.
-async fn blocking<T: Send + 'static>(
-    work: impl FnOnce() -> Result<T, RelayError> + Send + 'static,
-) -> Result<T, RelayError> {
-    match tokio::task::spawn_blocking(work).await {
-        Ok(result) => result,
-        Err(err) if err.is_panic() => std::panic::resume_unwind(err.into_panic()),
-        Err(err) => Err(RelayError::new(
-            RelayErrorKind::Interrupted,
-            "a relay operation was cancelled because Escale is stopping",
-        )
-        .with_source(err)),
-    }
 }
 
 /// The host key algorithms to ask for, those of keys already known for

@@ -622,19 +622,7 @@ mod server_more {
     use super::server::{harness_files, open, vars, with_key};
     use super::*;
 
-    /// Unmounts the small file system of [`a_full_disk_is_storage_full`]
-    /// however the test ends.
-    struct Mounted(PathBuf);
-
-    impl Drop for Mounted {
-        fn drop(&mut self) {
-            // Lazily: a session may still stand in the folder.
-            let _ = std::process::Command::new("umount")
-                .arg("-l")
-                .arg(&self.0)
-                .status();
-        }
-    }
+    use crate::relay::conformance::full_disk::Mounted;
 
     #[tokio::test]
     #[ignore = "needs scripts/relay-servers.sh"]
