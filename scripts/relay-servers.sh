@@ -560,11 +560,15 @@ EOF
   # port (the admin server's gRPC port is always its HTTP port + 10000).
   # No telemetry, no WebDAV, no Iceberg/Lance, no admin UI. TMPDIR keeps its
   # logs here; it still makes /tmp/seaweedfs-*-<port>.sock (removed on stop).
+  # The volume count is fixed: left to itself, `weed mini` sizes it from the
+  # free disk space at start, and below about 1 GiB free it gets none and
+  # answers every upload with HTTP 500. Volumes are not preallocated.
   cat >"$D/run/s3.sh" <<EOF
 #!/bin/sh
 export TMPDIR=$D/run/s3/tmp
 exec $CACHE/venv/bin/weed mini -dir=$D/data/s3 -ip=127.0.0.1 -ip.bind=127.0.0.1 \\
   -master.telemetry=false -admin.ui=false -webdav=false \\
+  -volume.max=16 -master.volumeSizeLimitMB=128 \\
   -s3.port=$S3_PORT -s3.port.grpc=${p[0]} -s3.port.iceberg=0 -s3.port.lance=0 \\
   -master.port=${p[1]} -master.port.grpc=${p[2]} \\
   -volume.port=${p[3]} -volume.port.grpc=${p[4]} \\

@@ -21,6 +21,21 @@ TAURI_DRIVER_VERSION=2.1.0
 
 step() { printf '\n==> %s\n' "$*"; }
 
+# Prints the free space where the build and the test servers write, and
+# warns when it is short: the servers then answer "storage full", and the
+# failures look like bugs.
+report_free_space() {
+  local dir free_kb
+  for dir in "${CARGO_TARGET_DIR:-$ROOT/target}" "${TMPDIR:-/tmp}"; do
+    mkdir -p "$dir"
+    free_kb=$(df -Pk "$dir" | awk 'NR == 2 { print $4 }')
+    printf '    %s MiB free for %s\n' "$((free_kb / 1024))" "$dir"
+    if [ "$free_kb" -lt $((3 * 1024 * 1024)) ]; then
+      printf '    warning: under 3 GiB free; tests that write large files may fail with "no space left"\n' >&2
+    fi
+  done
+}
+
 as_root() {
   if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
 }

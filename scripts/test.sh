@@ -10,6 +10,10 @@ ensure_node
 ensure_ui_dependencies
 ensure_tauri_driver
 cd "$ROOT"
+# A clean checkout is built once: incremental compilation data would only
+# take disk space.
+if [ "${CI:-}" = true ]; then export CARGO_INCREMENTAL=0; fi
+report_free_space
 
 step "Checking formatting"
 cargo fmt --all --check
@@ -34,6 +38,7 @@ step "Relays on real servers, the desktop app and the keyring, end to end"
 # app and the keyring tests run in a private session bus with an unlocked
 # keyring, a virtual display and WebDriver, inside the same servers' run.
 cargo build --package escale-desktop --locked
+report_free_space
 servers_dir="$(mktemp -d)"
 chmod 755 "$servers_dir"
 scripts/relay-servers.sh run "$servers_dir" -- bash -c '

@@ -452,6 +452,13 @@ pub(crate) async fn large_file_round_trip(ctx: &Ctx) {
 /// byte: no backend buffers it into a shorter upload or a cut download.
 pub(crate) async fn hundred_megabyte_file_round_trip(ctx: &Ctx) {
     const LEN: usize = 100 * 1000 * 1000;
+    // One at a time across all suites: each holds 200 MB of memory and puts
+    // 100 MB or more (a server's temporary copy) on the test machine's disk.
+    static ONE_AT_A_TIME: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(1);
+    let _turn = ONE_AT_A_TIME
+        .acquire()
+        .await
+        .expect("the semaphore is never closed");
     if ctx
         .relay
         .capabilities()
