@@ -22,6 +22,14 @@ impl From<escale_core::Error> for IpcError {
 }
 
 impl IpcError {
+    /// An error of the shell's own, with its code and message.
+    pub(crate) fn new(code: &str, message: impl Into<String>) -> Self {
+        IpcError {
+            code: code.to_owned(),
+            message: message.into(),
+        }
+    }
+
     /// For failures of the shell itself rather than the engine.
     pub(crate) fn internal(message: impl Into<String>) -> Self {
         IpcError {

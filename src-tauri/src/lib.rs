@@ -6,20 +6,22 @@
 //! holds no sync logic; its commands are a few lines that call the engine,
 //! and errors cross to the UI as `{code, message}` ([`IpcError`]).
 
+mod app_settings;
 mod commands;
+mod host;
 mod ipc_error;
+mod notifications;
 mod tray;
+mod views;
 mod window;
 
 use tauri::{Manager, RunEvent};
 
+pub use app_settings::AppSettings;
 pub use ipc_error::IpcError;
+pub use notifications::{Notification, Notifier};
 pub use tray::{TrayMenuAction, TrayState};
-
-/// What every command can reach: handles, never global state.
-struct AppState {
-    config_dir: escale_core::ConfigDir,
-}
+pub use views::{RepositoryView, ViewState};
 
 /// Builds and runs the app until the user quits from the tray menu.
 ///
@@ -38,14 +40,16 @@ pub fn run() {
     let app = builder(config_dir)
         .build(tauri::generate_context!())
         .expect("the desktop app can start (is a display available?)");
-    app.run(|_app, event| {
+    app.run(|app, event| match event {
         // The last window going away must not end the app: it lives on in
         // the tray until "Quit" asks for an exit with an explicit code.
-        if let RunEvent::ExitRequested { api, code, .. } = event
-            && code.is_none()
-        {
-            api.prevent_exit();
+        RunEvent::ExitRequested { api, code, .. } if code.is_none() => api.prevent_exit(),
+        // Cycles in progress stop at a safe point before the process ends.
+        RunEvent::Exit => {
+            let host = app.state::<host::Host>();
+            tauri::async_runtime::block_on(host.shutdown());
         }
+        _ => {}
     });
 }
 
@@ -57,11 +61,41 @@ fn builder(config_dir: escale_core::ConfigDir) -> tauri::Builder<tauri::Wry> {
         .plugin(tauri_plugin_single_instance::init(|app, _args, _cwd| {
             window::show_main(app);
         }))
+        .plugin(tauri_plugin_dialog::init())
+        .plugin(tauri_plugin_notification::init())
+        .plugin(tauri_plugin_opener::init())
         .setup(move |app| {
-            app.manage(AppState { config_dir });
+            let (host, events) = host::Host::new(config_dir);
+            app.manage(host);
             tray::create(app.handle())?;
+            let handle = app.handle().clone();
+            tauri::async_runtime::spawn(host::forward(handle.clone(), events));
+            tauri::async_runtime::spawn(async move {
+                handle.state::<host::Host>().start(&handle).await;
+            });
             Ok(())
         })
         .on_window_event(window::on_event)
-        .invoke_handler(tauri::generate_handler![commands::list_repositories])
+        .invoke_handler(tauri::generate_handler![
+            commands::list_repositories,
+            commands::list_computers,
+            commands::check_relay,
+            commands::verify_passphrase,
+            commands::create_repository,
+            commands::join_repository,
+            commands::pick_folder,
+            commands::save_recovery_copy,
+            commands::pause_repository,
+            commands::resume_repository,
+            commands::sync_now,
+            commands::pause_all,
+            commands::resume_all,
+            commands::repository_options,
+            commands::update_options,
+            commands::remove_repository,
+            commands::open_folder,
+            commands::open_log_folder,
+            commands::app_settings,
+            commands::set_app_settings,
+        ])
 }

@@ -111,6 +111,30 @@ impl ConfigDir {
         drop(out);
         fs::rename(&temp, &file).map_err(io_error)
     }
+
+    /// Changes the settings of repository `name` with `change`, checks the
+    /// result, and saves it; the file is left as it was when the change is
+    /// refused. Its name, folder and relay cannot change this way.
+    pub fn update_repository(
+        &self,
+        name: &str,
+        change: impl FnOnce(&mut RepositoryConfig),
+    ) -> Result<RepositoryConfig> {
+        let mut config = self.load()?;
+        let repo = config
+            .repositories
+            .iter_mut()
+            .find(|repo| repo.name == name)
+            .ok_or_else(|| Error::UnknownRepository(name.to_owned()))?;
+        let (folder, relay) = (repo.folder.clone(), repo.relay.clone());
+        change(repo);
+        repo.name = name.to_owned();
+        repo.folder = folder;
+        repo.relay = relay;
+        let updated = repo.clone();
+        self.save(&config)?;
+        Ok(updated)
+    }
 }
 
 /// Everything in `config.toml`.
@@ -565,6 +589,33 @@ mod tests {
             .map(|e| e.unwrap().file_name())
             .collect();
         assert_eq!(names, [CONFIG_FILE_NAME]);
+    }
+
+    #[test]
+    fn an_update_is_checked_and_cannot_move_the_repository() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = ConfigDir::new(tmp.path());
+        let mut config = Config::default();
+        config.add_repository(sample()).unwrap();
+        dir.save(&config).unwrap();
+
+        let updated = dir
+            .update_repository("reports", |repo| {
+                repo.exclude = vec!["*.tmp".into()];
+                repo.relay = "file:///elsewhere".into();
+            })
+            .unwrap();
+        assert_eq!(updated.exclude, ["*.tmp"]);
+        assert_eq!(updated.relay, "file:///mnt/relay");
+        assert_eq!(dir.load().unwrap().repositories[0], updated);
+
+        let refused = dir
+            .update_repository("reports", |repo| repo.transfers = 0)
+            .unwrap_err();
+        assert_eq!(refused.kind(), ErrorKind::InvalidInput, "{refused}");
+        assert_eq!(dir.load().unwrap().repositories[0], updated);
+        let unknown = dir.update_repository("other", |_| {}).unwrap_err();
+        assert_eq!(unknown.kind(), ErrorKind::InvalidInput);
     }
 
     #[test]

@@ -128,46 +128,54 @@ impl PollBounds {
 /// repository (it runs on the engine's threads: it must not block). While
 /// running, each repository's live state is kept where
 /// [`status`](crate::status) finds it.
+///
+/// This is [`Engine`](crate::Engine) with a fixed set of repositories, as
+/// `escale run` needs it.
 pub async fn run(
     config_dir: &ConfigDir,
     repositories: Vec<RunRepository>,
     mut shutdown: watch::Receiver<bool>,
     on_event: EventSink,
 ) -> Result<()> {
-    let stop = Arc::new(AtomicBool::new(false));
-    let mut tasks = tokio::task::JoinSet::new();
+    let engine = crate::Engine::new(config_dir.clone(), on_event);
     for repository in repositories {
-        tasks.spawn(repository_task(
-            config_dir.clone(),
-            repository,
-            shutdown.clone(),
-            Arc::clone(&stop),
-            Arc::clone(&on_event),
-        ));
+        engine.start(repository)?;
     }
-    // Cycles in progress check this flag between files and chunks.
-    tokio::spawn({
-        let stop = Arc::clone(&stop);
-        async move {
-            while !*shutdown.borrow_and_update() {
-                if shutdown.changed().await.is_err() {
-                    break;
-                }
-            }
-            stop.store(true, Ordering::Relaxed);
+    while !*shutdown.borrow_and_update() {
+        if shutdown.changed().await.is_err() {
+            break;
         }
-    });
-    while let Some(joined) = tasks.join_next().await {
-        joined.map_err(|error| Error::Internal(error.to_string()))?;
     }
+    engine.shutdown().await;
     Ok(())
 }
 
-async fn repository_task(
+/// What a running repository hears from its host, besides shutdown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Command {
+    /// Run a cycle now.
+    SyncNow,
+    /// Stop syncing until [`Command::Resume`].
+    Pause,
+    /// Sync again.
+    Resume,
+}
+
+/// How a repository's task is told what to do.
+pub(crate) struct Control {
+    /// Turns true when the repository must stop for good.
+    pub(crate) shutdown: watch::Receiver<bool>,
+    /// Set to interrupt a cycle at its next safe point (stop or pause);
+    /// cycles check it between files and chunks. Only the task clears it.
+    pub(crate) interrupt: Arc<AtomicBool>,
+    /// Commands, in the order they were given.
+    pub(crate) commands: mpsc::Receiver<Command>,
+}
+
+pub(crate) async fn repository_task(
     config_dir: ConfigDir,
     repository: RunRepository,
-    shutdown: watch::Receiver<bool>,
-    stop: Arc<AtomicBool>,
+    control: Control,
     on_event: EventSink,
 ) {
     let poll = repository.poll;
@@ -186,25 +194,25 @@ async fn repository_task(
     };
     let events = Events::new(&repository.name, Some(Arc::clone(&sink)));
     events.state(RepositoryState::Idle);
-    repository_loop(
-        config_dir, repository, poll, shutdown, stop, sink, &events, &live,
-    )
-    .await;
+    repository_loop(config_dir, repository, poll, control, sink, &events, &live).await;
     events.state(RepositoryState::Stopped);
     live.remove();
 }
 
-#[allow(clippy::too_many_arguments)]
 async fn repository_loop(
     config_dir: ConfigDir,
     repository: RunRepository,
     poll: PollBounds,
-    mut shutdown: watch::Receiver<bool>,
-    stop: Arc<AtomicBool>,
+    control: Control,
     sink: EventSink,
     events: &Events,
     live: &LiveFile,
 ) {
+    let Control {
+        mut shutdown,
+        interrupt,
+        mut commands,
+    } = control;
     // One pending signal is enough: events that arrive meanwhile are
     // covered by the cycle it triggers.
     let (changed, mut changes) = mpsc::channel(1);
@@ -222,11 +230,13 @@ async fn repository_loop(
     // The heads read just before the coming cycle, when already known.
     let mut before: Option<u64> = None;
     let mut cycle_due = true;
+    let mut paused = false;
     loop {
         if *shutdown.borrow() {
             return;
         }
-        if cycle_due {
+        if cycle_due && !paused {
+            cycle_due = false;
             if before.is_none() {
                 before = heads_fingerprint(&config_dir, &repository.name).await.ok();
             }
@@ -234,13 +244,23 @@ async fn repository_loop(
                 &config_dir,
                 &repository.name,
                 repository.passphrase.clone(),
-                Arc::clone(&stop),
+                Arc::clone(&interrupt),
                 Some(Arc::clone(&keys)),
                 Some(Arc::clone(&sink)),
             )
             .await;
             if matches!(result, Err(Error::Stopped)) {
-                return;
+                if *shutdown.borrow() {
+                    return;
+                }
+                // Interrupted for a pause (its command follows the flag).
+                // What the cycle did not finish is done after the resume.
+                paused = true;
+                events.state(RepositoryState::Paused);
+                cycle_due = true;
+                seen = None;
+                before = None;
+                continue;
             }
             last_cycle = Instant::now();
             report_outcome(events, &result);
@@ -268,13 +288,45 @@ async fn repository_loop(
             before = None;
             interval = next_interval(interval, last_activity.elapsed(), poll);
         }
+        if paused {
+            // Only a command or shutdown wakes a paused repository; changes
+            // in the folder are remembered for the resume.
+            tokio::select! {
+                _ = shutdown.changed() => return,
+                command = commands.recv() => match command {
+                    Some(Command::Resume) => {
+                        paused = false;
+                        interrupt.store(false, Ordering::Relaxed);
+                        last_activity = Instant::now();
+                        events.state(RepositoryState::Idle);
+                    }
+                    Some(Command::Pause | Command::SyncNow) => {}
+                    None => return,
+                },
+                Some(()) = changes.recv() => cycle_due = true,
+            }
+            continue;
+        }
         let wait = if failures > 0 {
             backoff(failures, poll)
         } else {
             interval
         };
-        cycle_due = tokio::select! {
+        tokio::select! {
             _ = shutdown.changed() => return,
+            command = commands.recv() => match command {
+                Some(Command::Pause) => {
+                    paused = true;
+                    events.state(RepositoryState::Paused);
+                }
+                Some(Command::SyncNow) => {
+                    last_activity = Instant::now();
+                    interval = poll.min;
+                    cycle_due = true;
+                }
+                Some(Command::Resume) => {}
+                None => return,
+            },
             () = tokio::time::sleep(wait) => {
                 // A cheap look at the heads decides whether a full cycle is
                 // worth it; a periodic full cycle is the safety net for
@@ -284,14 +336,13 @@ async fn repository_loop(
                 let quiet = now.is_some() && now == seen;
                 if quiet && last_cycle.elapsed() < SAFETY_CYCLE {
                     interval = next_interval(interval, last_activity.elapsed(), poll);
-                    false
                 } else {
                     if seen.is_some() && now.is_some() && !quiet {
                         // Another client published something.
                         last_activity = Instant::now();
                     }
                     before = now;
-                    true
+                    cycle_due = true;
                 }
             }
             Some(()) = changes.recv() => {
@@ -304,9 +355,9 @@ async fn repository_loop(
                         Some(()) = changes.recv() => {}
                     }
                 }
-                true
+                cycle_due = true;
             }
-        };
+        }
     }
 }
 

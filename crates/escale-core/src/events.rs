@@ -64,6 +64,20 @@ pub struct Progress {
     pub current: Option<String>,
 }
 
+impl Progress {
+    /// The start of `phase`: nothing done, nothing counted yet.
+    pub fn new(phase: Phase) -> Self {
+        Progress {
+            phase,
+            files_done: 0,
+            files_total: 0,
+            bytes_done: 0,
+            bytes_total: 0,
+            current: None,
+        }
+    }
+}
+
 /// One computer's data on the relay.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Holder {
@@ -86,6 +100,19 @@ pub struct RelayUsage {
     /// Computers that have not yet received everything this one sent: the
     /// relay empties as they catch up.
     pub waiting_for: Vec<String>,
+}
+
+impl RelayUsage {
+    /// `used` bytes against `quota`, with no holder or waiting computer
+    /// named yet.
+    pub fn new(used: u64, quota: Option<u64>) -> Self {
+        RelayUsage {
+            used,
+            quota,
+            holders: Vec::new(),
+            waiting_for: Vec::new(),
+        }
+    }
 }
 
 /// What happened.

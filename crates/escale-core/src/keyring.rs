@@ -85,6 +85,24 @@ pub async fn saved_passphrase(config_dir: &ConfigDir, name: &str) -> Result<Opti
     .await
 }
 
+/// Deletes the saved passphrase of repository `name`, if there is one; a
+/// computer without a keyring has none. Blocking: called while the
+/// repository is being removed.
+pub(crate) fn forget_passphrase(config_dir: &ConfigDir, name: &str) -> Result<()> {
+    if disabled() {
+        return Ok(());
+    }
+    match entry(config_dir, name)?.delete_credential() {
+        Ok(()) | Err(keyring::Error::NoEntry) => Ok(()),
+        // No keyring here (a server): nothing can have been saved in it.
+        Err(error @ (keyring::Error::NoStorageAccess(_) | keyring::Error::PlatformFailure(_))) => {
+            tracing::debug!(%error, "no keyring to forget the passphrase in");
+            Ok(())
+        }
+        Err(error) => Err(keyring_error(error)),
+    }
+}
+
 /// The keyring entry of the relay at `address`. Relays are keyed by their
 /// address (which never holds a password): two repositories on the same
 /// server login share it, and it exists before any repository does, when

@@ -45,6 +45,7 @@ mod clients;
 mod config;
 mod crypto;
 mod daemon;
+mod engine;
 mod error;
 mod events;
 mod filter;
@@ -72,6 +73,7 @@ pub use config::{
 };
 pub use crypto::CryptoError;
 pub use daemon::{PollBounds, RunRepository, run};
+pub use engine::Engine;
 pub use error::{Error, ErrorKind, Result};
 pub use events::{
     Event, EventKind, EventSink, Holder, Phase, Progress, RelayUsage, RepositoryState,
@@ -85,7 +87,7 @@ pub use state::StateError;
 
 pub use repository::{
     ClientStatus, NewRepository, Passphrase, RepositoryStatus, StatusError, change_passphrase,
-    confirm_deletions, init, join, status, sync,
+    confirm_deletions, init, join, remove, status, sync, verify_passphrase,
 };
 pub use sync::{Problem, SyncReport};
 pub use units::{ByteSize, Span, UnitError};

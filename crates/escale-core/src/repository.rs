@@ -146,6 +146,73 @@ pub async fn join(
     .await
 }
 
+/// Removes repository `name` from this computer: its settings, its saved
+/// passphrase and its state. The synced folder and every file in it stay,
+/// versions of replaced files included; the relay is not touched, and the
+/// other computers stop waiting for this one once it has been away for
+/// `absent_after`. Stop the repository first: a sync in progress (in this
+/// process or another) makes it [`Error::Busy`].
+pub async fn remove(config_dir: &ConfigDir, name: &str) -> Result<RepositoryConfig> {
+    let config_dir = config_dir.clone();
+    let name = name.to_owned();
+    blocking(move |_| {
+        let mut config = config_dir.load()?;
+        let settings = configured(&config_dir, &name)?;
+        // Out of the settings first: no new sync finds it after this.
+        config.repositories.retain(|repo| repo.name != name);
+        {
+            // Refuses while a sync runs; released before the folder goes,
+            // as an open file cannot be deleted everywhere.
+            let _lock = lock_repository(&config_dir, &name)?;
+            if state_path(&config_dir, &name).exists() {
+                crate::keyring::forget_passphrase(&config_dir, &name)?;
+            }
+        }
+        config_dir.save(&config)?;
+        let dir = state_dir(&config_dir, &name);
+        match std::fs::remove_dir_all(&dir) {
+            Ok(()) => {}
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
+            Err(source) => return Err(Error::LocalIo { path: dir, source }),
+        }
+        Ok(settings)
+    })
+    .await
+}
+
+/// Checks that `passphrase` opens the repository on the relay at
+/// `address`, creating nothing anywhere: what a setup assistant asks before
+/// it goes on to the next step. A wrong passphrase is
+/// [`ErrorKind::Passphrase`](crate::ErrorKind::Passphrase); a relay with no
+/// repository yet is a format error saying so.
+pub async fn verify_passphrase(
+    config_dir: &ConfigDir,
+    address: &str,
+    access: &crate::RelayAccess,
+    passphrase: Passphrase,
+) -> Result<()> {
+    let known_hosts = access
+        .known_hosts
+        .clone()
+        .unwrap_or_else(|| config_dir.known_hosts_file());
+    let address = address.to_owned();
+    let access = access.clone();
+    blocking(move |runtime| {
+        let url = RelayUrl::parse(&address)?;
+        let secrets = relay_secrets(
+            &url,
+            &address,
+            access.password.as_deref(),
+            access.ca_file.as_deref(),
+            Some(&known_hosts),
+        );
+        let relay = RelayIo::new(relay::open_with(&url, &secrets)?, runtime);
+        let header = read_header(&relay, &address)?;
+        unlock(&header, &passphrase, &address).map(drop)
+    })
+    .await
+}
+
 /// What `init` and `join` share: check the settings, open the relay, get
 /// the repository's keys from `keys` (which may refuse), and only then
 /// create anything locally.
@@ -817,4 +884,89 @@ fn pending_changes(session: &Session) -> Result<(u64, u64)> {
     });
     files += session.gone(&view).len() as u64;
     Ok((files, bytes))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn verifying_a_passphrase_creates_nothing_and_tells_wrong_from_right() {
+        let tmp = tempfile::tempdir().unwrap();
+        let relay = tmp.path().join("relay");
+        std::fs::create_dir(&relay).unwrap();
+        let address = format!("file://{}", relay.display());
+        let first = ConfigDir::new(tmp.path().join("first"));
+        let access = crate::RelayAccess::default();
+        let checker = ConfigDir::new(tmp.path().join("checker"));
+
+        let empty = verify_passphrase(&checker, &address, &access, Passphrase::new("x".into()))
+            .await
+            .unwrap_err();
+        assert_eq!(empty.code(), "relay_data_invalid", "{empty}");
+
+        init(
+            &first,
+            NewRepository::new("docs", tmp.path().join("folder"), &address),
+            Passphrase::new("the right one".into()),
+        )
+        .await
+        .unwrap();
+        verify_passphrase(
+            &checker,
+            &address,
+            &access,
+            Passphrase::new("the right one".into()),
+        )
+        .await
+        .unwrap();
+        let wrong = verify_passphrase(
+            &checker,
+            &address,
+            &access,
+            Passphrase::new("a wrong one".into()),
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(wrong.code(), "wrong_passphrase", "{wrong}");
+        assert!(
+            !checker.path().exists(),
+            "checking created the settings folder"
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn removing_a_repository_keeps_the_folder_and_its_files() {
+        let tmp = tempfile::tempdir().unwrap();
+        let relay = tmp.path().join("relay");
+        std::fs::create_dir(&relay).unwrap();
+        let config_dir = ConfigDir::new(tmp.path().join("config"));
+        let folder = tmp.path().join("folder");
+        init(
+            &config_dir,
+            NewRepository::new("docs", &folder, format!("file://{}", relay.display())),
+            Passphrase::new("removal test".into()),
+        )
+        .await
+        .unwrap();
+        std::fs::write(folder.join("keep.txt"), "mine").unwrap();
+        sync(&config_dir, "docs", Passphrase::new("removal test".into()))
+            .await
+            .unwrap();
+
+        let removed = remove(&config_dir, "docs").await.unwrap();
+        assert_eq!(removed.name, "docs");
+        assert!(config_dir.load().unwrap().repositories.is_empty());
+        assert!(!state_dir(&config_dir, "docs").exists());
+        assert_eq!(
+            std::fs::read_to_string(folder.join("keep.txt")).unwrap(),
+            "mine"
+        );
+        assert!(
+            std::fs::read_dir(&relay).unwrap().count() > 0,
+            "the relay was emptied"
+        );
+        let again = remove(&config_dir, "docs").await.unwrap_err();
+        assert_eq!(again.code(), "invalid_input", "{again}");
+    }
 }

@@ -1,0 +1,351 @@
+//! The engine inside the app: it runs the repositories, folds their events
+//! into the views the window shows, and keeps the tray and the
+//! notifications up to date. Nothing polls: each engine event is pushed to
+//! the window as it happens.
+
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
+
+use escale_core::{
+    ConfigDir, Engine, Event, EventSink, PollBounds, RepositoryConfig, RunRepository,
+};
+use tauri::{AppHandle, Emitter, Manager, Runtime};
+use tauri_plugin_notification::NotificationExt;
+use tokio::sync::mpsc;
+
+use crate::IpcError;
+use crate::app_settings::AppSettings;
+use crate::notifications::{Notification, Notifier};
+use crate::tray::{self, TrayMenuAction, TrayState};
+use crate::views::RepositoryView;
+
+/// Engine events waiting for the window: progress comes at most four
+/// times a second per repository, so this is seconds of backlog.
+const EVENT_QUEUE: usize = 1024;
+
+/// How often notifications held back by their rate limit are looked at.
+const NOTIFICATION_FLUSH: Duration = Duration::from_secs(15);
+
+/// The event the window hears for each changed repository.
+pub(crate) const REPOSITORY_EVENT: &str = "repository";
+
+/// The event the window hears when a repository is removed.
+pub(crate) const REMOVED_EVENT: &str = "repository-removed";
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    // Every change under these locks is a single assignment: a panic
+    // elsewhere cannot leave them half done.
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// What the app's commands and tray reach: one per app, managed by Tauri.
+pub(crate) struct Host {
+    config_dir: ConfigDir,
+    engine: Engine,
+    views: Mutex<Vec<RepositoryView>>,
+    notifier: Mutex<Notifier>,
+    settings: Mutex<AppSettings>,
+}
+
+impl Host {
+    /// The host of the repositories in `config_dir`, with their views but
+    /// nothing running yet ([`start`](Host::start) does that), and the
+    /// engine events for [`forward`].
+    pub(crate) fn new(config_dir: ConfigDir) -> (Self, mpsc::Receiver<Event>) {
+        let (sender, events) = mpsc::channel(EVENT_QUEUE);
+        let sink: EventSink = Arc::new(move |event: &Event| {
+            // Never block the engine: a full queue drops this event, and
+            // the next one of the repository brings its view up to date.
+            let _ = sender.try_send(event.clone());
+        });
+        // Views exist before the window first asks, so it never shows an
+        // empty list while the repositories start.
+        let (views, unreadable) = match config_dir.load() {
+            Ok(config) => (
+                config
+                    .repositories
+                    .iter()
+                    .map(RepositoryView::new)
+                    .collect(),
+                None,
+            ),
+            Err(error) => (Vec::new(), Some(error)),
+        };
+        if let Some(error) = unreadable {
+            eprintln!("escale: {error}");
+        }
+        let host = Host {
+            engine: Engine::new(config_dir.clone(), sink),
+            settings: Mutex::new(AppSettings::load(config_dir.path())),
+            config_dir,
+            views: Mutex::new(views),
+            notifier: Mutex::new(Notifier::default()),
+        };
+        (host, events)
+    }
+
+    /// Starts every repository whose passphrase the keyring has; the others
+    /// show why they cannot run.
+    pub(crate) async fn start<R: Runtime>(&self, app: &AppHandle<R>) {
+        let settings: Vec<RepositoryConfig> = match self.config_dir.load() {
+            Ok(config) => config.repositories,
+            Err(_) => return,
+        };
+        for repo in &settings {
+            if let Err(error) = self.run(repo).await {
+                self.update(app, &repo.name, |view| {
+                    view.fail(&error.code, error.message.clone());
+                });
+            }
+        }
+        self.refresh_tray(app);
+    }
+
+    fn add_view(&self, view: RepositoryView) {
+        let mut views = lock(&self.views);
+        views.retain(|existing| existing.name != view.name);
+        views.push(view);
+    }
+
+    /// Starts syncing a configured repository with its saved passphrase.
+    pub(crate) async fn run(&self, settings: &RepositoryConfig) -> Result<(), IpcError> {
+        let Some(passphrase) =
+            escale_core::saved_passphrase(&self.config_dir, &settings.name).await?
+        else {
+            return Err(IpcError::new(
+                "passphrase_missing",
+                "The passphrase of this folder is not saved on this computer. Remove the \
+                 folder and add it again with \"Join an existing shared folder\".",
+            ));
+        };
+        self.engine.start(RunRepository {
+            name: settings.name.clone(),
+            folder: settings.folder.clone(),
+            passphrase,
+            poll: PollBounds::of(settings),
+        })?;
+        Ok(())
+    }
+
+    /// Every repository's view, in the order they were added.
+    pub(crate) fn views(&self) -> Vec<RepositoryView> {
+        lock(&self.views).clone()
+    }
+
+    /// One repository's view.
+    pub(crate) fn view(&self, name: &str) -> Result<RepositoryView, IpcError> {
+        lock(&self.views)
+            .iter()
+            .find(|view| view.name == name)
+            .cloned()
+            .ok_or_else(|| escale_core::Error::UnknownRepository(name.to_owned()).into())
+    }
+
+    /// The engine's settings folder.
+    pub(crate) fn config_dir(&self) -> &ConfigDir {
+        &self.config_dir
+    }
+
+    /// Sets up the view of a repository just created or joined and starts
+    /// syncing it.
+    pub(crate) async fn added<R: Runtime>(
+        &self,
+        app: &AppHandle<R>,
+        settings: &RepositoryConfig,
+    ) -> Result<RepositoryView, IpcError> {
+        self.add_view(RepositoryView::new(settings));
+        self.run(settings).await?;
+        let view = self.view(&settings.name)?;
+        self.publish(app, &view);
+        Ok(view)
+    }
+
+    /// Changes a repository's view with `change` and shows the result.
+    pub(crate) fn update<R: Runtime>(
+        &self,
+        app: &AppHandle<R>,
+        name: &str,
+        change: impl FnOnce(&mut RepositoryView),
+    ) -> Option<RepositoryView> {
+        let view = {
+            let mut views = lock(&self.views);
+            let view = views.iter_mut().find(|view| view.name == name)?;
+            change(view);
+            view.clone()
+        };
+        self.publish(app, &view);
+        Some(view)
+    }
+
+    fn publish<R: Runtime>(&self, app: &AppHandle<R>, view: &RepositoryView) {
+        if let Err(error) = app.emit(REPOSITORY_EVENT, view) {
+            eprintln!("escale: the window could not be updated: {error}");
+        }
+        self.refresh_tray(app);
+    }
+
+    fn refresh_tray<R: Runtime>(&self, app: &AppHandle<R>) {
+        let views = lock(&self.views);
+        let state = TrayState::summarize(views.iter().map(|view| view.state));
+        tray::show(app, state, &tray::tooltip(views.iter()));
+    }
+
+    /// Pauses a repository from the app.
+    pub(crate) fn pause<R: Runtime>(&self, app: &AppHandle<R>, name: &str) -> Result<(), IpcError> {
+        self.engine.pause(name)?;
+        self.update(app, name, |view| view.paused_by_user = true);
+        Ok(())
+    }
+
+    /// Resumes a repository paused from the app.
+    pub(crate) fn resume<R: Runtime>(
+        &self,
+        app: &AppHandle<R>,
+        name: &str,
+    ) -> Result<(), IpcError> {
+        self.engine.resume(name)?;
+        self.update(app, name, |view| view.paused_by_user = false);
+        Ok(())
+    }
+
+    /// Runs a cycle of a repository now.
+    pub(crate) fn sync_now(&self, name: &str) -> Result<(), IpcError> {
+        Ok(self.engine.sync_now(name)?)
+    }
+
+    /// What the tray's "Sync now", "Pause all" and "Resume all" do. A
+    /// repository that is not running (no passphrase) is skipped.
+    pub(crate) fn apply_to_all<R: Runtime>(&self, app: &AppHandle<R>, action: TrayMenuAction) {
+        for name in self.engine.running_names() {
+            let done = match action {
+                TrayMenuAction::SyncNow => self.sync_now(&name),
+                TrayMenuAction::PauseAll => self.pause(app, &name),
+                TrayMenuAction::ResumeAll => self.resume(app, &name),
+                TrayMenuAction::Open | TrayMenuAction::Quit => Ok(()),
+            };
+            if let Err(error) = done {
+                eprintln!("escale: {name}: {}", error.message);
+            }
+        }
+    }
+
+    /// Stops a repository and removes it from this computer; its folder
+    /// and files stay.
+    pub(crate) async fn remove<R: Runtime>(
+        &self,
+        app: &AppHandle<R>,
+        name: &str,
+    ) -> Result<(), IpcError> {
+        self.engine.stop(name).await;
+        escale_core::remove(&self.config_dir, name).await?;
+        lock(&self.views).retain(|view| view.name != name);
+        lock(&self.notifier).forget(name);
+        if let Err(error) = app.emit(REMOVED_EVENT, serde_json::json!({ "name": name })) {
+            eprintln!("escale: the window could not be updated: {error}");
+        }
+        self.refresh_tray(app);
+        Ok(())
+    }
+
+    /// Applies changed settings: the view shows them, and the repository
+    /// starts again so that its poll bounds take effect.
+    pub(crate) async fn settings_changed<R: Runtime>(
+        &self,
+        app: &AppHandle<R>,
+        settings: &RepositoryConfig,
+    ) -> Result<RepositoryView, IpcError> {
+        let was_paused = self.view(&settings.name)?.paused_by_user;
+        self.engine.stop(&settings.name).await;
+        self.run(settings).await?;
+        if was_paused {
+            self.engine.pause(&settings.name)?;
+        }
+        self.update(app, &settings.name, |view| view.set_settings(settings))
+            .ok_or_else(|| escale_core::Error::UnknownRepository(settings.name.clone()).into())
+    }
+
+    /// The app's own settings.
+    pub(crate) fn app_settings(&self) -> AppSettings {
+        *lock(&self.settings)
+    }
+
+    /// Saves the app's own settings.
+    pub(crate) fn set_app_settings(&self, settings: AppSettings) -> Result<(), IpcError> {
+        settings.save(self.config_dir.path()).map_err(|error| {
+            IpcError::new(
+                "io_error",
+                format!("The settings could not be saved: {error}"),
+            )
+        })?;
+        *lock(&self.settings) = settings;
+        Ok(())
+    }
+
+    /// Stops every repository at a safe point.
+    pub(crate) async fn shutdown(&self) {
+        self.engine.shutdown().await;
+    }
+
+    fn on_event<R: Runtime>(&self, app: &AppHandle<R>, event: &Event) {
+        let now_ms = now_millis();
+        let now = Instant::now();
+        let changed = {
+            let mut views = lock(&self.views);
+            views
+                .iter_mut()
+                .find(|view| view.name == event.repository)
+                .and_then(|view| view.apply(event, now_ms, now).then(|| view.clone()))
+        };
+        if let Some(view) = changed {
+            self.publish(app, &view);
+        }
+        let notifications = lock(&self.notifier).on_event(event, now);
+        self.notify(app, notifications);
+    }
+
+    fn notify<R: Runtime>(&self, app: &AppHandle<R>, notifications: Vec<Notification>) {
+        if notifications.is_empty() || !self.app_settings().notifications {
+            return;
+        }
+        for notification in notifications {
+            let shown = app
+                .notification()
+                .builder()
+                .title(&notification.title)
+                .body(&notification.body)
+                .show();
+            if let Err(error) = shown {
+                // No notification service (a bare desktop): the window and
+                // tray still say it all.
+                eprintln!("escale: notification not shown: {error}");
+            }
+        }
+    }
+}
+
+fn now_millis() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |since| {
+            i64::try_from(since.as_millis()).unwrap_or(i64::MAX)
+        })
+}
+
+/// Hands the engine's events to the host, and flushes notifications held
+/// back by their rate limit.
+pub(crate) async fn forward<R: Runtime>(app: AppHandle<R>, mut events: mpsc::Receiver<Event>) {
+    let mut flush = tokio::time::interval(NOTIFICATION_FLUSH);
+    loop {
+        tokio::select! {
+            event = events.recv() => {
+                let Some(event) = event else { return };
+                app.state::<Host>().on_event(&app, &event);
+            }
+            _ = flush.tick() => {
+                let host = app.state::<Host>();
+                let held = lock(&host.notifier).flush(Instant::now());
+                host.notify(&app, held);
+            }
+        }
+    }
+}
