@@ -8,7 +8,8 @@ vi.mock('./lib/api', async (importOriginal) => {
 });
 
 import App from './App.svelte';
-import { listRepositories, type RepositorySummary } from './lib/api';
+import { listRepositories, type RepositoryView } from './lib/api';
+import { repositoryView } from './test/fixtures';
 
 const loader = vi.mocked(listRepositories);
 
@@ -22,7 +23,7 @@ beforeEach(() => {
 
 describe('App', () => {
   it('shows a busy loading state while the folders load', () => {
-    loader.mockReturnValue(new Promise<RepositorySummary[]>(() => {}));
+    loader.mockReturnValue(new Promise<RepositoryView[]>(() => {}));
     render(App);
 
     expect(screen.getByText('Escale')).toBeInTheDocument();
@@ -77,8 +78,8 @@ describe('App', () => {
 
   it('lists the folders as cards', async () => {
     loader.mockResolvedValue([
-      { name: 'Accounts', folder: '/home/ana/Accounts', relay: 'ftp://files.office.example/escale' },
-      { name: 'Photos', folder: 'C:\\Users\\ana\\Pictures', relay: '\\\\nas\\shared\\escale' },
+      repositoryView({ name: 'Accounts', folder: '/home/ana/Accounts', relay: 'ftp://files.office.example/escale' }),
+      repositoryView({ name: 'Photos', folder: 'C:\\Users\\ana\\Pictures', relay: '\\\\nas\\shared\\escale' }),
     ]);
     render(App);
 
