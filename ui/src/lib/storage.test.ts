@@ -9,6 +9,7 @@ import {
   STORAGE_CHOICES,
   withWebdavFlavor,
   YANDEX_HOST,
+  type StorageErrors,
   type StorageFields,
   type StorageKind,
 } from './storage';
@@ -25,7 +26,7 @@ function relayOf(kind: StorageKind, overrides: Partial<StorageFields>): { relay:
   return { relay: result.relay, relayPassword: result.relayPassword };
 }
 
-function errorsOf(kind: StorageKind, overrides: Partial<StorageFields>): Record<string, string> {
+function errorsOf(kind: StorageKind, overrides: Partial<StorageFields>): StorageErrors {
   const result = buildRelay(kind, fields(overrides));
   if (result.ok) {
     throw new Error(`expected errors, got ${result.relay}`);
