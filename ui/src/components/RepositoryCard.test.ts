@@ -196,6 +196,18 @@ describe('actions', () => {
     expect(api.resumeRepository).toHaveBeenCalledWith('Accounts');
   });
 
+  it('offers no Resume when the pause was not asked for from the app', () => {
+    renderCard(
+      repositoryView({
+        state: 'paused',
+        pausedByUser: false,
+        problem: { code: 'mass_deletion', message: 'Many files are missing.' },
+      }),
+    );
+    expect(screen.queryByRole('button', { name: 'Resume' })).not.toBeInTheDocument();
+    expect(screen.getByText('Many files are missing.')).toBeInTheDocument();
+  });
+
   it('shows a failed action', async () => {
     vi.mocked(api.syncNow).mockRejectedValueOnce({ code: 'busy', message: 'A sync is already running.' });
     const { user } = renderCard(repositoryView());
