@@ -48,7 +48,7 @@ scripts/relay-servers.sh run "$servers_dir" -- bash -c '
   echo "==> escale check and syncing through the servers"
   cargo test --package escale-e2e --test check --test network --test faults --locked -- --ignored
   echo "==> Desktop app and keyring (session bus, keyring, Xvfb, WebDriver)"
-  scripts/desktop-session.sh cargo test --package escale-e2e --test desktop --test keyring \
+  scripts/desktop-session.sh cargo test --package escale-e2e --test desktop --test keyring --test setup_wizard \
     --locked -- --ignored --test-threads=1
 '
 rm -rf "$servers_dir"

@@ -185,3 +185,54 @@ pub fn set_up_command_at(
         .arg(url);
     command
 }
+
+/// The files under `roots` whose bytes contain `needle`: where a secret
+/// must never be written.
+pub fn files_containing(roots: &[&Path], needle: &[u8]) -> Vec<String> {
+    fn walk(dir: &Path, needle: &[u8], found: &mut Vec<String>) {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return;
+        };
+        for entry in entries {
+            let path = entry.expect("a folder entry can be read").path();
+            if path.is_dir() {
+                walk(&path, needle, found);
+            } else if std::fs::read(&path)
+                .is_ok_and(|bytes| memchr::memmem::find(&bytes, needle).is_some())
+            {
+                found.push(path.display().to_string());
+            }
+        }
+    }
+    let mut found = Vec::new();
+    for root in roots {
+        walk(root, needle, &mut found);
+    }
+    found
+}
+
+/// The passphrase saved in the session's keyring for the repository on the
+/// `file://` relay at `relay`, read with `secret-tool` as a person could.
+pub fn keyring_passphrase(relay: &Path) -> Option<String> {
+    let header: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(relay.join("escale-repo.json")).expect("the relay has a header"),
+    )
+    .expect("the header is JSON");
+    let id = header["repository"]
+        .as_str()
+        .expect("the header names its repository");
+    let lookup = Command::new("secret-tool")
+        .args([
+            "lookup",
+            "service",
+            "escale",
+            "username",
+            &format!("repository-{id}"),
+        ])
+        .output()
+        .expect("secret-tool is installed (libsecret-tools)");
+    lookup
+        .status
+        .success()
+        .then(|| String::from_utf8_lossy(&lookup.stdout).into_owned())
+}

@@ -205,6 +205,23 @@ impl Session<'_> {
         self.post(&format!("/element/{}/click", element.0), json!({}));
     }
 
+    /// Replaces the text of an input with `text`, typed key by key as a
+    /// person would (the page hears every keystroke).
+    pub fn type_into(&self, element: &Element, text: &str) {
+        self.post(&format!("/element/{}/clear", element.0), json!({}));
+        self.post(
+            &format!("/element/{}/value", element.0),
+            json!({ "text": text }),
+        );
+    }
+
+    /// An attribute of an element, or `None` when it has none.
+    pub fn attribute(&self, element: &Element, name: &str) -> Option<String> {
+        self.get(&format!("/element/{}/attribute/{name}", element.0))
+            .as_str()
+            .map(str::to_owned)
+    }
+
     /// Runs `script` in the page (synchronously) and returns its result.
     pub fn execute(&self, script: &str, args: Value) -> Value {
         self.post("/execute/sync", json!({ "script": script, "args": args }))

@@ -10,23 +10,11 @@
 #![allow(clippy::unwrap_used)]
 
 use std::fs;
-use std::path::Path;
 use std::process::{Command, Stdio};
 
-use escale_e2e::{escale, set_up_command};
+use escale_e2e::{escale, files_containing, keyring_passphrase, set_up_command};
 
 const PASSPHRASE: &str = "kept-in-the-keyring 7f3a";
-
-fn files_containing(root: &Path, needle: &[u8], found: &mut Vec<String>) {
-    for entry in fs::read_dir(root).unwrap() {
-        let path = entry.unwrap().path();
-        if path.is_dir() {
-            files_containing(&path, needle, found);
-        } else if memchr::memmem::find(&fs::read(&path).unwrap(), needle).is_some() {
-            found.push(path.display().to_string());
-        }
-    }
-}
 
 #[test]
 #[ignore = "needs a session bus with an unlocked keyring; run by scripts/test.sh"]
@@ -50,27 +38,10 @@ fn init_saves_the_passphrase_in_the_keyring_and_sync_reads_it_from_there() {
     assert!(!stderr.contains("not saved"), "{stderr}");
 
     // Read back with the desktop's own tool, by the repository identifier.
-    let header: serde_json::Value =
-        serde_json::from_slice(&fs::read(relay.join("escale-repo.json")).unwrap()).unwrap();
-    let id = header["repository"].as_str().unwrap();
-    let lookup = Command::new("secret-tool")
-        .args([
-            "lookup",
-            "service",
-            "escale",
-            "username",
-            &format!("repository-{id}"),
-        ])
-        .output()
-        .expect("secret-tool is installed (libsecret-tools)");
-    assert!(lookup.status.success(), "{lookup:?}");
-    assert_eq!(String::from_utf8_lossy(&lookup.stdout), PASSPHRASE);
+    assert_eq!(keyring_passphrase(&relay).as_deref(), Some(PASSPHRASE));
 
     // Nowhere on disk: not in the settings, the state, the folder or the relay.
-    let mut found = Vec::new();
-    for root in [&config, &folder, &relay] {
-        files_containing(root, PASSPHRASE.as_bytes(), &mut found);
-    }
+    let found = files_containing(&[&config, &folder, &relay], PASSPHRASE.as_bytes());
     assert!(found.is_empty(), "the passphrase is written in {found:?}");
 
     // No environment variable, no file, no terminal: the keyring answers.
