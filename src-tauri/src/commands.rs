@@ -1,6 +1,7 @@
 //! The commands the UI may invoke (see `docs/desktop-ipc.md`). Each is a
 //! few lines that call the engine or the host; each is allowed one by one
-//! in `capabilities/`.
+//! in `capabilities/`. All are async: a plain command runs on the main
+//! thread, which the window and the tray need free.
 
 use std::path::{Component, Path, PathBuf};
 use std::time::Duration;
@@ -94,6 +95,8 @@ pub(crate) struct CheckView {
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct ComputerView {
+    /// Unique, unlike names: cloned computers share a host name.
+    id: String,
     name: String,
     this_computer: bool,
     last_seen: Option<i64>,
@@ -112,8 +115,11 @@ fn access(host: &Host, relay_password: Option<String>) -> RelayAccess {
 
 /// Every repository as the window shows it.
 #[tauri::command]
-pub(crate) fn list_repositories(host: State<'_, Host>) -> Vec<RepositoryView> {
-    host.views()
+pub(crate) async fn list_repositories<R: Runtime>(
+    app: AppHandle<R>,
+    host: State<'_, Host>,
+) -> Result<Vec<RepositoryView>, IpcError> {
+    host.list(&app).await
 }
 
 /// The computers of repository `name`, this one first.
@@ -129,6 +135,7 @@ pub(crate) async fn list_computers(
     Ok(clients
         .into_iter()
         .map(|client| ComputerView {
+            id: client.id,
             name: client.name,
             this_computer: client.this_computer,
             last_seen: client.last_seen.map(|seconds| seconds.saturating_mul(1000)),
@@ -293,7 +300,7 @@ fn recovery_text(name: &str, relay: &str, passphrase: &str) -> String {
 
 /// Pauses one repository.
 #[tauri::command]
-pub(crate) fn pause_repository<R: Runtime>(
+pub(crate) async fn pause_repository<R: Runtime>(
     app: AppHandle<R>,
     host: State<'_, Host>,
     name: String,
@@ -303,7 +310,7 @@ pub(crate) fn pause_repository<R: Runtime>(
 
 /// Resumes one repository.
 #[tauri::command]
-pub(crate) fn resume_repository<R: Runtime>(
+pub(crate) async fn resume_repository<R: Runtime>(
     app: AppHandle<R>,
     host: State<'_, Host>,
     name: String,
@@ -313,25 +320,33 @@ pub(crate) fn resume_repository<R: Runtime>(
 
 /// Runs a cycle of one repository now.
 #[tauri::command]
-pub(crate) fn sync_now(host: State<'_, Host>, name: String) -> Result<(), IpcError> {
+pub(crate) async fn sync_now(host: State<'_, Host>, name: String) -> Result<(), IpcError> {
     host.sync_now(&name)
 }
 
 /// Pauses every repository.
 #[tauri::command]
-pub(crate) fn pause_all<R: Runtime>(app: AppHandle<R>, host: State<'_, Host>) {
+pub(crate) async fn pause_all<R: Runtime>(
+    app: AppHandle<R>,
+    host: State<'_, Host>,
+) -> Result<(), IpcError> {
     host.apply_to_all(&app, crate::TrayMenuAction::PauseAll);
+    Ok(())
 }
 
 /// Resumes every repository.
 #[tauri::command]
-pub(crate) fn resume_all<R: Runtime>(app: AppHandle<R>, host: State<'_, Host>) {
+pub(crate) async fn resume_all<R: Runtime>(
+    app: AppHandle<R>,
+    host: State<'_, Host>,
+) -> Result<(), IpcError> {
     host.apply_to_all(&app, crate::TrayMenuAction::ResumeAll);
+    Ok(())
 }
 
 /// The options of one repository.
 #[tauri::command]
-pub(crate) fn repository_options(
+pub(crate) async fn repository_options(
     host: State<'_, Host>,
     name: String,
 ) -> Result<RepositoryOptions, IpcError> {
@@ -368,7 +383,7 @@ pub(crate) async fn remove_repository<R: Runtime>(
 
 /// Opens a repository's folder, or `path` inside it, in the file manager.
 #[tauri::command]
-pub(crate) fn open_folder<R: Runtime>(
+pub(crate) async fn open_folder<R: Runtime>(
     app: AppHandle<R>,
     host: State<'_, Host>,
     name: String,
@@ -393,7 +408,7 @@ pub(crate) fn open_folder<R: Runtime>(
 
 /// Opens the folder of the log files.
 #[tauri::command]
-pub(crate) fn open_log_folder<R: Runtime>(
+pub(crate) async fn open_log_folder<R: Runtime>(
     app: AppHandle<R>,
     host: State<'_, Host>,
 ) -> Result<(), IpcError> {
@@ -438,13 +453,13 @@ fn inside_folder(folder: &Path, relative: &str) -> Result<PathBuf, IpcError> {
 
 /// The app's own settings.
 #[tauri::command]
-pub(crate) fn app_settings(host: State<'_, Host>) -> AppSettings {
-    host.app_settings()
+pub(crate) async fn app_settings(host: State<'_, Host>) -> Result<AppSettings, IpcError> {
+    Ok(host.app_settings())
 }
 
 /// Saves the app's own settings.
 #[tauri::command]
-pub(crate) fn set_app_settings(
+pub(crate) async fn set_app_settings(
     host: State<'_, Host>,
     settings: AppSettings,
 ) -> Result<(), IpcError> {

@@ -43,6 +43,9 @@ pub(crate) struct Host {
     config_dir: ConfigDir,
     engine: Engine,
     views: Mutex<Vec<RepositoryView>>,
+    /// Why the settings file could not be read, while it cannot: the
+    /// window must say so rather than show no folder at all.
+    unreadable: Mutex<Option<IpcError>>,
     notifier: Mutex<Notifier>,
     settings: Mutex<AppSettings>,
 }
@@ -58,30 +61,56 @@ impl Host {
             // the next one of the repository brings its view up to date.
             let _ = sender.try_send(event.clone());
         });
-        // Views exist before the window first asks, so it never shows an
-        // empty list while the repositories start.
-        let (views, unreadable) = match config_dir.load() {
-            Ok(config) => (
-                config
-                    .repositories
-                    .iter()
-                    .map(RepositoryView::new)
-                    .collect(),
-                None,
-            ),
-            Err(error) => (Vec::new(), Some(error)),
-        };
-        if let Some(error) = unreadable {
-            eprintln!("escale: {error}");
-        }
         let host = Host {
             engine: Engine::new(config_dir.clone(), sink),
             settings: Mutex::new(AppSettings::load(config_dir.path())),
             config_dir,
-            views: Mutex::new(views),
+            views: Mutex::new(Vec::new()),
+            unreadable: Mutex::new(None),
             notifier: Mutex::new(Notifier::default()),
         };
+        // Views exist before the window first asks, so it never shows an
+        // empty list while the repositories start.
+        host.load_views();
         (host, events)
+    }
+
+    /// Reads the settings and makes a view of each repository; remembers
+    /// why when they cannot be read. Returns whether they could.
+    fn load_views(&self) -> bool {
+        match self.config_dir.load() {
+            Ok(config) => {
+                *lock(&self.views) = config
+                    .repositories
+                    .iter()
+                    .map(RepositoryView::new)
+                    .collect();
+                *lock(&self.unreadable) = None;
+                true
+            }
+            Err(error) => {
+                eprintln!("escale: {error}");
+                *lock(&self.unreadable) = Some(error.into());
+                false
+            }
+        }
+    }
+
+    /// Every repository's view, in the order they were added; an error
+    /// while the settings file cannot be read. Once it can again (the
+    /// person fixed it), its repositories start.
+    pub(crate) async fn list<R: Runtime>(
+        &self,
+        app: &AppHandle<R>,
+    ) -> Result<Vec<RepositoryView>, IpcError> {
+        let broken = lock(&self.unreadable).clone();
+        if let Some(error) = broken {
+            if !self.load_views() {
+                return Err(lock(&self.unreadable).clone().unwrap_or(error));
+            }
+            self.start(app).await;
+        }
+        Ok(self.views())
     }
 
     /// Starts every repository whose passphrase the keyring has; the others
@@ -185,9 +214,17 @@ impl Host {
     }
 
     fn refresh_tray<R: Runtime>(&self, app: &AppHandle<R>) {
-        let views = lock(&self.views);
-        let state = TrayState::summarize(views.iter().map(|view| view.state));
-        tray::show(app, state, &tray::tooltip(views.iter()));
+        let (state, tooltip) = {
+            let views = lock(&self.views);
+            (
+                TrayState::summarize(views.iter().map(|view| view.state)),
+                tray::tooltip(views.iter()),
+            )
+        };
+        // Not under the lock: from another thread, the tray waits for the
+        // main thread, which may itself be waiting for the lock in a
+        // command.
+        tray::show(app, state, &tooltip);
     }
 
     /// Pauses a repository from the app.

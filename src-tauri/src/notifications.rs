@@ -10,6 +10,8 @@ use std::time::{Duration, Instant};
 
 use escale_core::{Event, EventKind, RepositoryState};
 
+use crate::views::ProblemView;
+
 /// Received files are told at most this often per folder; those received
 /// meanwhile are added to the next notification.
 const RECEIVED_EVERY: Duration = Duration::from_secs(60);
@@ -131,9 +133,9 @@ impl Notifier {
                         out.push(Notification {
                             title: format!("{folder} cannot reach its shared storage"),
                             body: format!(
-                                "For {} minutes now. Escale keeps trying. {}",
+                                "For {} minutes now. {}",
                                 now.duration_since(since).as_secs() / 60,
-                                problem.message
+                                ProblemView::new(&problem.code, &problem.message).message
                             ),
                         });
                         memory.problem_told = Some("unreachable".to_owned());
@@ -143,7 +145,7 @@ impl Notifier {
                 {
                     out.push(Notification {
                         title: format!("{title} ({folder})"),
-                        body: problem.message.clone(),
+                        body: ProblemView::new(&problem.code, &problem.message).message,
                     });
                     memory.problem_told = Some(problem.code.clone());
                 }

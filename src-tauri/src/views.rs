@@ -102,6 +102,59 @@ pub struct ProblemView {
     pub code: String,
     /// A plain-language sentence.
     pub message: String,
+    /// The engine's own description, for whoever helps; `None` when the
+    /// message is already that.
+    pub details: Option<String>,
+}
+
+impl ProblemView {
+    /// The engine's problem `code` with its `message`, in the words of an
+    /// office user where the code is a common one: the engine speaks of
+    /// relays and paths, the person knows "the shared storage".
+    pub fn new(code: &str, message: &str) -> Self {
+        let plain = match code {
+            "relay_not_found" => Some(
+                "The shared storage folder cannot be found. If it is on a network drive or a \
+                 disk, check that it is connected; Escale keeps trying.",
+            ),
+            "relay_unreachable" | "relay_interrupted" => Some(
+                "The shared storage cannot be reached. Check the network connection; Escale \
+                 keeps trying.",
+            ),
+            "relay_timeout" => Some("The shared storage does not answer. Escale keeps trying."),
+            "relay_login_refused" => Some(
+                "The shared storage refused the login. If its password changed, remove this \
+                 folder and add it again with the new one.",
+            ),
+            "relay_permission_denied" => Some(
+                "The shared storage does not let Escale read or save files there. Ask whoever \
+                 manages it for access.",
+            ),
+            "relay_full" => Some("The shared storage is full. Escale goes on once there is room."),
+            "relay_tls" => Some(
+                "The shared storage's identity could not be verified, so Escale did not \
+                 connect to it.",
+            ),
+            "wrong_passphrase" => Some(
+                "The passphrase saved on this computer no longer opens the shared folder. It \
+                 may have been changed on another computer.",
+            ),
+            "disk_full" => Some("This computer's disk is full."),
+            _ => None,
+        };
+        match plain {
+            Some(plain) => ProblemView {
+                code: code.to_owned(),
+                message: plain.to_owned(),
+                details: Some(message.to_owned()),
+            },
+            None => ProblemView {
+                code: code.to_owned(),
+                message: message.to_owned(),
+                details: None,
+            },
+        }
+    }
 }
 
 /// How full the relay is.
@@ -195,10 +248,7 @@ impl RepositoryView {
     pub fn fail(&mut self, code: &str, message: String) {
         self.state = ViewState::Error;
         self.progress = None;
-        self.problem = Some(ProblemView {
-            code: code.to_owned(),
-            message,
-        });
+        self.problem = Some(ProblemView::new(code, &message));
     }
 
     /// Folds one engine event in, at `now` (milliseconds since the epoch,
@@ -259,11 +309,9 @@ impl RepositoryView {
                 );
             }
             EventKind::Problem(problem) => {
-                self.problem = Some(ProblemView {
-                    code: problem.code.clone(),
-                    message: problem.message.clone(),
-                });
-                self.record(now, ActivityKind::Problem, problem.message.clone(), None);
+                let shown = ProblemView::new(&problem.code, &problem.message);
+                self.record(now, ActivityKind::Problem, shown.message.clone(), None);
+                self.problem = Some(shown);
             }
             EventKind::WaitingForSpace(usage) => {
                 self.usage = Some(UsageView {
@@ -418,6 +466,7 @@ mod tests {
         );
         assert_eq!(view.state, ViewState::Error);
         assert_eq!(view.problem.as_ref().unwrap().code, "connection_refused");
+        assert_eq!(view.problem.as_ref().unwrap().details, None);
         view.apply(
             &event(EventKind::State {
                 state: RepositoryState::Idle,
@@ -427,6 +476,37 @@ mod tests {
         );
         assert_eq!(view.problem, None);
         assert_eq!(view.activity[0].kind, ActivityKind::Problem);
+    }
+
+    #[test]
+    fn common_relay_problems_are_told_in_plain_words_with_the_cause_kept() {
+        let shown = ProblemView::new(
+            "relay_not_found",
+            "the relay folder /mnt/share/escale does not exist",
+        );
+        assert!(
+            shown
+                .message
+                .starts_with("The shared storage folder cannot be found.")
+        );
+        assert!(!shown.message.contains("relay"));
+        assert_eq!(
+            shown.details.as_deref(),
+            Some("the relay folder /mnt/share/escale does not exist")
+        );
+        for code in [
+            "relay_unreachable",
+            "relay_timeout",
+            "relay_login_refused",
+            "relay_permission_denied",
+            "relay_full",
+            "relay_tls",
+            "wrong_passphrase",
+        ] {
+            let shown = ProblemView::new(code, "technical text");
+            assert_eq!(shown.details.as_deref(), Some("technical text"), "{code}");
+            assert!(!shown.message.to_lowercase().contains("relay"), "{code}");
+        }
     }
 
     #[test]

@@ -187,6 +187,10 @@ fn the_wizard_sets_up_a_folder_that_receives_from_another_computer_and_pauses() 
 
     // 2. The storage, tested.
     choose_local_storage(&person, &relay);
+    session.execute(
+        "document.getElementById('check-status').scrollIntoView({block: 'center'})",
+        serde_json::json!([]),
+    );
     person.shot("wizard-2-storage-tested");
     person.press("Next");
 
@@ -225,24 +229,34 @@ fn the_wizard_sets_up_a_folder_that_receives_from_another_computer_and_pauses() 
 
     // Another computer joins from the command line and sends files.
     let cli = Cli::join(root.path(), &relay);
-    for i in 0..300 {
+    // Enough for the receiving to take a few seconds, to be seen.
+    for i in 0..1500 {
         fs::write(
-            cli.folder.join(format!("report-{i:03}.txt")),
-            vec![b'r'; 50_000],
+            cli.folder.join(format!("report-{i:04}.txt")),
+            vec![b'r'; 20_000],
         )
         .unwrap();
     }
     fs::write(
         cli.folder.join("big.bin"),
-        escale_e2e::world::noise(40_000_000, 7),
+        escale_e2e::world::noise(60_000_000, 7),
     )
     .unwrap();
     cli.sync();
 
     // The app receives them: it shows the work, then the result.
+    session.execute("window.scrollTo(0, 0)", serde_json::json!([]));
     person.card_in("Reports", "syncing", Duration::from_secs(60));
+    // A screenshot of the big file under way, its bytes counting.
+    wait_until(Duration::from_secs(60), "bytes received shown", || {
+        session.execute(
+            "const bar = document.querySelector(\"[data-repository='Reports'] progress\"); \
+             return bar !== null && bar.value > 0;",
+            serde_json::json!([]),
+        ) == serde_json::json!(true)
+    });
     person.shot("main-window-syncing");
-    wait_until(Duration::from_secs(120), "all 301 files received", || {
+    wait_until(Duration::from_secs(120), "all 1,501 files received", || {
         fs::read_dir(&app_folder)
             .map(|entries| {
                 entries
@@ -252,7 +266,7 @@ fn the_wizard_sets_up_a_folder_that_receives_from_another_computer_and_pauses() 
                         name.starts_with("report-") || name == "big.bin"
                     })
                     .count()
-                    == 301
+                    == 1501
             })
             .unwrap_or(false)
     });
@@ -260,8 +274,10 @@ fn the_wizard_sets_up_a_folder_that_receives_from_another_computer_and_pauses() 
     person.sees("files received");
     assert_eq!(
         fs::read(app_folder.join("big.bin")).unwrap(),
-        escale_e2e::world::noise(40_000_000, 7)
+        escale_e2e::world::noise(60_000_000, 7)
     );
+    // The other computer is listed, with everything delivered to it.
+    person.sees("Delivered to 1 of 1 computer");
     person.shot("main-window-at-rest");
 
     // Paused from the window: nothing arrives until resumed.

@@ -441,4 +441,51 @@ mod tests {
         assert_eq!(engine.running_names(), vec!["docs".to_owned()]);
         engine.shutdown().await;
     }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn receiving_counts_the_files_and_bytes_it_applies() {
+        let fx = fixture().await;
+        let other = tempfile::tempdir().unwrap();
+        let other_config = ConfigDir::new(other.path().join("config"));
+        let other_folder = other.path().join("folder");
+        let relay = fx.config_dir.load().unwrap().repositories[0].relay.clone();
+        crate::join(
+            &other_config,
+            NewRepository::new("docs", &other_folder, relay),
+            Passphrase::new(PASSPHRASE.into()),
+        )
+        .await
+        .unwrap();
+        for i in 0..5 {
+            std::fs::write(other_folder.join(format!("in-{i}.bin")), vec![7u8; 10_000]).unwrap();
+        }
+        crate::sync(&other_config, "docs", Passphrase::new(PASSPHRASE.into()))
+            .await
+            .unwrap();
+
+        let heard = Arc::new(Heard::default());
+        let engine = Engine::new(fx.config_dir.clone(), heard.sink());
+        engine
+            .start(repository(&fx.folder, Duration::from_secs(3600)))
+            .unwrap();
+        heard.wait_for(0, is_cycle).await;
+        engine.shutdown().await;
+        let last = heard
+            .events
+            .lock()
+            .unwrap()
+            .iter()
+            .filter_map(|event| match &event.kind {
+                EventKind::Progress(progress) if progress.phase == crate::Phase::Receiving => {
+                    Some(progress.clone())
+                }
+                _ => None,
+            })
+            .last()
+            .expect("receiving reported its progress");
+        assert_eq!(last.files_total, 5, "{last:?}");
+        assert_eq!(last.bytes_total, 50_000, "{last:?}");
+        assert_eq!(last.files_done, last.files_total, "{last:?}");
+        assert_eq!(last.bytes_done, last.bytes_total, "{last:?}");
+    }
 }

@@ -209,6 +209,16 @@ impl Events {
         }
     }
 
+    /// The phase has `files` more files of `bytes` bytes to do than it
+    /// knew (receiving learns its work batch by batch).
+    pub(crate) fn progress_more(&mut self, files: u64, bytes: u64) {
+        if let Some(progress) = &mut self.progress {
+            progress.files_total += files;
+            progress.bytes_total += bytes;
+        }
+        self.send_progress(false);
+    }
+
     /// Work on `path` starts.
     pub(crate) fn progress_file(&mut self, path: &str) {
         if let Some(progress) = &mut self.progress {

@@ -112,6 +112,16 @@ describe('progress and usage', () => {
 });
 
 describe('the other computers', () => {
+  it('lists computers that share a name, as cloned computers do', async () => {
+    vi.mocked(api.listComputers).mockResolvedValue([
+      computerView({ id: 'aaaa', name: 'office-pc', thisComputer: true, lastSeen: NOW }),
+      computerView({ id: 'bbbb', name: 'office-pc', lastSeen: NOW - MINUTE }),
+    ]);
+    renderCard(repositoryView());
+    expect(await screen.findByText('Delivered to 1 of 1 computer')).toBeInTheDocument();
+    expect(screen.getByText(/Show the computers \(2\)/)).toBeInTheDocument();
+  });
+
   it('counts deliveries and points out absent computers', async () => {
     vi.mocked(api.listComputers).mockResolvedValue([
       computerView({ name: 'desk-a', thisComputer: true, lastSeen: NOW }),
@@ -135,6 +145,31 @@ describe('the other computers', () => {
     expect(api.listComputers).toHaveBeenCalledTimes(1);
     await rerender({ view: repositoryView({ lastSync: NOW }) });
     await waitFor(() => expect(api.listComputers).toHaveBeenCalledTimes(2));
+  });
+
+  it('waits for the end of a sync before asking again', async () => {
+    const { rerender } = renderCard(repositoryView({ lastSync: NOW - DAY }));
+    await screen.findByText('No other computer has joined yet.');
+    // The sync that just completed is still saving what it learnt.
+    await rerender({ view: repositoryView({ lastSync: NOW, state: 'syncing' }) });
+    expect(api.listComputers).toHaveBeenCalledTimes(1);
+    await rerender({ view: repositoryView({ lastSync: NOW, state: 'idle' }) });
+    await waitFor(() => expect(api.listComputers).toHaveBeenCalledTimes(2));
+  });
+
+  it('shows the technical cause of a problem under its plain words', () => {
+    renderCard(
+      repositoryView({
+        state: 'error',
+        problem: {
+          code: 'relay_not_found',
+          message: 'The shared storage folder cannot be found.',
+          details: 'the relay folder /mnt/share/escale does not exist',
+        },
+      }),
+    );
+    expect(screen.getByText('The shared storage folder cannot be found.')).toBeInTheDocument();
+    expect(screen.getByText('the relay folder /mnt/share/escale does not exist')).toBeInTheDocument();
   });
 
   it('says when they cannot be read, and tries again', async () => {

@@ -48,7 +48,10 @@ export interface Activity {
 
 export interface Problem {
   code: string;
+  /** A plain-language sentence. */
   message: string;
+  /** The technical cause, for whoever helps; absent or null when there is none. */
+  details?: string | null;
 }
 
 export interface Usage {
@@ -82,6 +85,8 @@ export type Presence = 'active' | 'absent' | 'retired' | 'unreadable';
 
 /** One computer of a repository. */
 export interface ComputerView {
+  /** Unique; names are not (cloned computers share one). */
+  id: string;
   name: string;
   thisComputer: boolean;
   lastSeen: number | null;
@@ -235,7 +240,11 @@ function isActivity(value: unknown): value is Activity {
 }
 
 function isProblem(value: unknown): value is Problem {
-  return hasShape(value, { code: isString, message: isString });
+  return hasShape(value, {
+    code: isString,
+    message: isString,
+    details: (field: unknown) => field === undefined || field === null || typeof field === 'string',
+  });
 }
 
 function isUsage(value: unknown): value is Usage {
@@ -261,6 +270,7 @@ export function isRepositoryView(value: unknown): value is RepositoryView {
 
 export function isComputerView(value: unknown): value is ComputerView {
   return hasShape(value, {
+    id: isString,
     name: isString,
     thisComputer: isBoolean,
     lastSeen: orNull(isCount),

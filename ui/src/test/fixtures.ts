@@ -19,8 +19,10 @@ export function repositoryView(overrides: Partial<RepositoryView> = {}): Reposit
 }
 
 export function computerView(overrides: Partial<ComputerView> = {}): ComputerView {
+  const name = overrides.name ?? 'desk-a';
   return {
-    name: 'desk-a',
+    id: `id-${name}`,
+    name,
     thisComputer: false,
     lastSeen: null,
     presence: 'active',

@@ -12,7 +12,7 @@ use bytes::Bytes;
 use crate::config::RuleMode;
 use crate::crypto::ChunkId;
 use crate::error::{Error, Result};
-use crate::format::{Change, Record};
+use crate::format::{Change, Record, WireRecord};
 use crate::ids::ClientId;
 use crate::path::RelPath;
 use crate::scan::{self, EntryKind};
@@ -80,15 +80,17 @@ impl Session {
             .collect();
         peers.sort();
         let known = self.db.peers()?;
-        let pending = peers
+        let pending: u64 = peers
             .iter()
             .map(|(peer, journal)| {
                 let processed = known.get(peer).map_or(0, |p| p.processed);
                 journal.saturating_sub(processed)
             })
             .sum();
-        self.events
-            .progress_start(crate::events::Phase::Receiving, pending, 0);
+        if pending > 0 {
+            self.events
+                .progress_start(crate::events::Phase::Receiving, 0, 0);
+        }
         // A second pass when the first one failed somewhere but learned where
         // content lies (another client uploaded it again, later in the
         // order): without it, the retry would wait for the next change.
@@ -121,7 +123,6 @@ impl Session {
             if !self.receive_batch(peer, seq)? {
                 first_failure.get_or_insert(seq);
             }
-            self.events.progress_done(1, 0);
         }
         // Acknowledge only up to the first batch not fully applied, so
         // its data stays on the relay until it is.
@@ -174,45 +175,66 @@ impl Session {
             }
         }
         let names = self.client_names()?;
+        // Progress counts what each batch holds as it is opened: the
+        // batches of a cycle are read one by one, so the totals grow.
+        let size = |wire: &WireRecord| match wire {
+            WireRecord::File { size, .. } => *size,
+            _ => 0,
+        };
+        self.events.progress_more(
+            batch.records.len() as u64,
+            batch.records.iter().map(size).sum(),
+        );
         let mut complete = true;
         for wire in &batch.records {
             self.check_stop()?;
-            let record = match wire.validate() {
-                Ok(record) => record,
-                Err((path, error)) => {
-                    // A refusal is final: nothing will make this path safe.
-                    self.report.problems.push(Problem::new(
-                        None,
-                        "unsafe_path",
-                        format!(
-                            "refused a change from client {peer} for the path {path:?}: {error}"
-                        ),
-                    ));
-                    continue;
-                }
-            };
-            // Excluded here, or sent only: this computer does not apply it.
-            if !self.receives(&record.path, record.change == Change::Dir) {
-                continue;
-            }
-            self.events.progress_file(record.path.as_str());
-            if let Err(Deferred(code, message)) = self.apply(&record, &names) {
-                if code == CONTENT_UNAVAILABLE
-                    && let Change::File { content, .. } = &record.change
-                {
-                    self.needs
-                        .push((*content, record.path.clone(), record.version.clone()));
-                }
-                self.report
-                    .problems
-                    .push(Problem::new(Some(record.path.as_str()), &code, message));
-                complete = false;
-            }
+            complete &= self.receive_record(peer, wire, &names);
+            self.events.progress_done(1, size(wire));
         }
         if batch.prefetch && complete {
             complete = self.prefetch(&batch)?;
         }
         Ok(complete)
+    }
+
+    /// Applies one record of a batch from `peer`; `false` if it must be
+    /// retried.
+    fn receive_record(
+        &mut self,
+        peer: &ClientId,
+        wire: &WireRecord,
+        names: &HashMap<ClientId, String>,
+    ) -> bool {
+        let record = match wire.validate() {
+            Ok(record) => record,
+            Err((path, error)) => {
+                // A refusal is final: nothing will make this path safe.
+                self.report.problems.push(Problem::new(
+                    None,
+                    "unsafe_path",
+                    format!("refused a change from client {peer} for the path {path:?}: {error}"),
+                ));
+                return true;
+            }
+        };
+        // Excluded here, or sent only: this computer does not apply it.
+        if !self.receives(&record.path, record.change == Change::Dir) {
+            return true;
+        }
+        self.events.progress_file(record.path.as_str());
+        let Err(Deferred(code, message)) = self.apply(&record, names) else {
+            return true;
+        };
+        if code == CONTENT_UNAVAILABLE
+            && let Change::File { content, .. } = &record.change
+        {
+            self.needs
+                .push((*content, record.path.clone(), record.version.clone()));
+        }
+        self.report
+            .problems
+            .push(Problem::new(Some(record.path.as_str()), &code, message));
+        false
     }
 
     /// Downloads every chunk of a windowed batch that this computer does
