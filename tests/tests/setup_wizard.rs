@@ -114,6 +114,9 @@ impl Person<'_, '_> {
     }
 
     fn shot(&self, name: &str) {
+        // The page may have changed since it was last painted: a screenshot
+        // right after a change can show the frame before it.
+        std::thread::sleep(Duration::from_millis(500));
         let path = artifacts_dir().join(format!("{name}.png"));
         self.session.screenshot(&path);
         println!("screenshot: {}", path.display());
