@@ -459,11 +459,12 @@ pub(crate) async fn app_settings(host: State<'_, Host>) -> Result<AppSettings, I
 
 /// Saves the app's own settings.
 #[tauri::command]
-pub(crate) async fn set_app_settings(
+pub(crate) async fn set_app_settings<R: Runtime>(
+    app: AppHandle<R>,
     host: State<'_, Host>,
     settings: AppSettings,
 ) -> Result<(), IpcError> {
-    host.set_app_settings(settings)
+    host.set_app_settings(&app, settings)
 }
 
 #[cfg(test)]

@@ -128,6 +128,26 @@ impl Host {
             }
         }
         self.refresh_tray(app);
+        self.apply_start_at_login(app);
+    }
+
+    /// Starts Escale at login when the person wants it and there is a
+    /// folder to keep in sync; never for an app with nothing to do.
+    fn apply_start_at_login<R: Runtime>(&self, app: &AppHandle<R>) {
+        let wanted = self.app_settings().start_at_login && !lock(&self.views).is_empty();
+        let Some(launcher) = app.try_state::<tauri_plugin_autostart::AutoLaunchManager>() else {
+            return;
+        };
+        let done = if wanted {
+            launcher.enable()
+        } else if launcher.is_enabled().unwrap_or(true) {
+            launcher.disable()
+        } else {
+            Ok(())
+        };
+        if let Err(error) = done {
+            eprintln!("escale: starting at login could not be changed: {error}");
+        }
     }
 
     fn add_view(&self, view: RepositoryView) {
@@ -186,6 +206,7 @@ impl Host {
         self.run(settings).await?;
         let view = self.view(&settings.name)?;
         self.publish(app, &view);
+        self.apply_start_at_login(app);
         Ok(view)
     }
 
@@ -281,6 +302,7 @@ impl Host {
             eprintln!("escale: the window could not be updated: {error}");
         }
         self.refresh_tray(app);
+        self.apply_start_at_login(app);
         Ok(())
     }
 
@@ -306,8 +328,12 @@ impl Host {
         *lock(&self.settings)
     }
 
-    /// Saves the app's own settings.
-    pub(crate) fn set_app_settings(&self, settings: AppSettings) -> Result<(), IpcError> {
+    /// Saves the app's own settings and applies them.
+    pub(crate) fn set_app_settings<R: Runtime>(
+        &self,
+        app: &AppHandle<R>,
+        settings: AppSettings,
+    ) -> Result<(), IpcError> {
         settings.save(self.config_dir.path()).map_err(|error| {
             IpcError::new(
                 "io_error",
@@ -315,6 +341,7 @@ impl Host {
             )
         })?;
         *lock(&self.settings) = settings;
+        self.apply_start_at_login(app);
         Ok(())
     }
 

@@ -61,6 +61,11 @@ fn builder(config_dir: escale_core::ConfigDir) -> tauri::Builder<tauri::Wry> {
         .plugin(tauri_plugin_single_instance::init(|app, _args, _cwd| {
             window::show_main(app);
         }))
+        .plugin(
+            tauri_plugin_autostart::Builder::new()
+                .app_name("Escale")
+                .build(),
+        )
         .plugin(tauri_plugin_dialog::init())
         .plugin(tauri_plugin_notification::init())
         .plugin(tauri_plugin_opener::init())

@@ -178,7 +178,11 @@ fn the_wizard_sets_up_a_folder_that_receives_from_another_computer_and_pauses() 
     fs::create_dir(&relay).unwrap();
     let app_config = root.path().join("app-config");
     let app_folder = root.path().join("Reports");
-    let driver = TauriDriver::start(&[("ESCALE_CONFIG_DIR", &app_config)]);
+    // A home of its own: starting at login writes in ~/.config/autostart.
+    let home = root.path().join("home");
+    fs::create_dir(&home).unwrap();
+    let autostart = home.join(".config/autostart/Escale.desktop");
+    let driver = TauriDriver::start(&[("ESCALE_CONFIG_DIR", &app_config), ("HOME", &home)]);
     let session = driver.session(&desktop_binary());
     let person = Person { session: &session };
 
@@ -221,6 +225,11 @@ fn the_wizard_sets_up_a_folder_that_receives_from_another_computer_and_pauses() 
     person.shot("wizard-5-finish");
     person.press("Start syncing");
     person.card_in("Reports", "idle", Duration::from_secs(60));
+
+    // With a folder to keep in sync, Escale starts at login by default.
+    let entry = fs::read_to_string(&autostart)
+        .unwrap_or_else(|error| panic!("no login entry at {}: {error}", autostart.display()));
+    assert!(entry.contains("escale-desktop"), "{entry}");
 
     // The passphrase is in the keyring, and in no file.
     assert_eq!(keyring_passphrase(&relay).as_deref(), Some(PASSPHRASE));
@@ -313,6 +322,12 @@ fn the_wizard_sets_up_a_folder_that_receives_from_another_computer_and_pauses() 
     let page = person.page_text();
     assert!(page.contains("Needs your attention"), "{page}");
     fs::rename(&moved, &relay).unwrap();
+
+    // Starting at login is the person's choice.
+    person.tick("Start Escale when I log in");
+    wait_until(Duration::from_secs(10), "the login entry removed", || {
+        !autostart.exists()
+    });
 }
 
 #[test]

@@ -475,13 +475,13 @@ mod tests {
             .lock()
             .unwrap()
             .iter()
-            .filter_map(|event| match &event.kind {
+            .rev()
+            .find_map(|event| match &event.kind {
                 EventKind::Progress(progress) if progress.phase == crate::Phase::Receiving => {
                     Some(progress.clone())
                 }
                 _ => None,
             })
-            .last()
             .expect("receiving reported its progress");
         assert_eq!(last.files_total, 5, "{last:?}");
         assert_eq!(last.bytes_total, 50_000, "{last:?}");
