@@ -46,6 +46,26 @@ struct FolderMemory {
     unreachable_since: Option<Instant>,
 }
 
+impl FolderMemory {
+    /// The notification of the files received and not told yet, if the
+    /// rate limit allows it now.
+    fn received_due(&mut self, folder: &str, now: Instant) -> Option<Notification> {
+        let allowed = self
+            .received_told_at
+            .is_none_or(|at| now.duration_since(at) >= RECEIVED_EVERY);
+        if self.received_waiting == 0 || !allowed {
+            return None;
+        }
+        let told = Notification {
+            title: received_text(self.received_waiting, folder),
+            body: "They are in your folder.".to_owned(),
+        };
+        self.received_waiting = 0;
+        self.received_told_at = Some(now);
+        Some(told)
+    }
+}
+
 /// Decides the notifications; one per app.
 #[derive(Debug, Default)]
 pub struct Notifier {
@@ -89,17 +109,7 @@ impl Notifier {
         match &event.kind {
             EventKind::CycleDone(report) if report.changes_received > 0 => {
                 memory.received_waiting += report.changes_received;
-                if memory
-                    .received_told_at
-                    .is_none_or(|at| now.duration_since(at) >= RECEIVED_EVERY)
-                {
-                    out.push(Notification {
-                        title: received_text(memory.received_waiting, folder),
-                        body: "They are in your folder.".to_owned(),
-                    });
-                    memory.received_waiting = 0;
-                    memory.received_told_at = Some(now);
-                }
+                out.extend(memory.received_due(folder, now));
             }
             EventKind::Conflict { path, .. } => {
                 memory.conflicts_waiting += 1;
@@ -177,18 +187,7 @@ impl Notifier {
         let mut folders: Vec<_> = self.folders.iter_mut().collect();
         folders.sort_by(|a, b| a.0.cmp(b.0));
         for (folder, memory) in folders {
-            if memory.received_waiting > 0
-                && memory
-                    .received_told_at
-                    .is_none_or(|at| now.duration_since(at) >= RECEIVED_EVERY)
-            {
-                out.push(Notification {
-                    title: received_text(memory.received_waiting, folder),
-                    body: "They are in your folder.".to_owned(),
-                });
-                memory.received_waiting = 0;
-                memory.received_told_at = Some(now);
-            }
+            out.extend(memory.received_due(folder, now));
         }
         out
     }

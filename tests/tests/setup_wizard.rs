@@ -15,9 +15,10 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use escale_e2e::webdriver::{By, Element, Session, TauriDriver};
+use escale_e2e::world::wait_until;
 use escale_e2e::{
     artifacts_dir, binary, escale, files_containing, keyring_passphrase, run_ok, set_up_command,
 };
@@ -148,14 +149,6 @@ impl Cli {
                 .arg("sync")
                 .env("ESCALE_PASSPHRASE", PASSPHRASE),
         );
-    }
-}
-
-fn wait_until(limit: Duration, what: &str, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + limit;
-    while !done() {
-        assert!(Instant::now() < deadline, "{what} within {limit:?}");
-        std::thread::sleep(Duration::from_millis(100));
     }
 }
 

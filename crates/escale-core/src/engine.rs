@@ -310,14 +310,35 @@ mod tests {
         }
     }
 
+    /// An engine running the fixture's repository, and what it says.
+    fn running(fx: &Fixture, poll: Duration) -> (Engine, Arc<Heard>) {
+        let heard = Arc::new(Heard::default());
+        let engine = Engine::new(fx.config_dir.clone(), heard.sink());
+        engine.start(repository(&fx.folder, poll)).unwrap();
+        (engine, heard)
+    }
+
+    /// A second computer of the fixture's repository: its settings and
+    /// folder (under the returned temporary folder).
+    async fn other_computer(fx: &Fixture) -> (tempfile::TempDir, ConfigDir, std::path::PathBuf) {
+        let other = tempfile::tempdir().unwrap();
+        let config = ConfigDir::new(other.path().join("config"));
+        let folder = other.path().join("folder");
+        let relay = fx.config_dir.load().unwrap().repositories[0].relay.clone();
+        crate::join(
+            &config,
+            NewRepository::new("docs", &folder, relay),
+            Passphrase::new(PASSPHRASE.into()),
+        )
+        .await
+        .unwrap();
+        (other, config, folder)
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_paused_repository_sends_nothing_until_resumed() {
         let fx = fixture().await;
-        let heard = Arc::new(Heard::default());
-        let engine = Engine::new(fx.config_dir.clone(), heard.sink());
-        engine
-            .start(repository(&fx.folder, Duration::from_millis(100)))
-            .unwrap();
+        let (engine, heard) = running(&fx, Duration::from_millis(100));
         heard.wait_for(0, is_cycle).await;
 
         engine.pause("docs").unwrap();
@@ -341,11 +362,7 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn sync_now_runs_a_cycle_long_before_the_next_poll() {
         let fx = fixture().await;
-        let heard = Arc::new(Heard::default());
-        let engine = Engine::new(fx.config_dir.clone(), heard.sink());
-        engine
-            .start(repository(&fx.folder, Duration::from_secs(3600)))
-            .unwrap();
+        let (engine, heard) = running(&fx, Duration::from_secs(3600));
         let first = heard.wait_for(0, is_cycle).await;
         engine.sync_now("docs").unwrap();
         heard.wait_for(first + 1, is_cycle).await;
@@ -363,11 +380,7 @@ mod tests {
             )
             .unwrap();
         }
-        let heard = Arc::new(Heard::default());
-        let engine = Engine::new(fx.config_dir.clone(), heard.sink());
-        engine
-            .start(repository(&fx.folder, Duration::from_secs(3600)))
-            .unwrap();
+        let (engine, heard) = running(&fx, Duration::from_secs(3600));
         heard
             .wait_for(0, |kind| matches!(kind, EventKind::Progress(_)))
             .await;
@@ -387,20 +400,11 @@ mod tests {
         heard.wait_for(after_pause, is_cycle).await;
         engine.shutdown().await;
         // Everything was sent in the end: a second computer receives it all.
-        let other = tempfile::tempdir().unwrap();
-        let other_config = ConfigDir::new(other.path().join("config"));
-        let relay = fx.config_dir.load().unwrap().repositories[0].relay.clone();
-        crate::join(
-            &other_config,
-            NewRepository::new("docs", other.path().join("folder"), relay),
-            Passphrase::new(PASSPHRASE.into()),
-        )
-        .await
-        .unwrap();
+        let (_other, other_config, other_folder) = other_computer(&fx).await;
         crate::sync(&other_config, "docs", Passphrase::new(PASSPHRASE.into()))
             .await
             .unwrap();
-        let received = std::fs::read_dir(other.path().join("folder"))
+        let received = std::fs::read_dir(&other_folder)
             .unwrap()
             .filter(|entry| {
                 entry
@@ -417,11 +421,7 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn stopping_ends_one_repository_and_commands_to_it_are_refused() {
         let fx = fixture().await;
-        let heard = Arc::new(Heard::default());
-        let engine = Engine::new(fx.config_dir.clone(), heard.sink());
-        engine
-            .start(repository(&fx.folder, Duration::from_secs(3600)))
-            .unwrap();
+        let (engine, heard) = running(&fx, Duration::from_secs(3600));
         assert!(
             engine
                 .start(repository(&fx.folder, Duration::from_secs(3600)))
@@ -445,17 +445,7 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn receiving_counts_the_files_and_bytes_it_applies() {
         let fx = fixture().await;
-        let other = tempfile::tempdir().unwrap();
-        let other_config = ConfigDir::new(other.path().join("config"));
-        let other_folder = other.path().join("folder");
-        let relay = fx.config_dir.load().unwrap().repositories[0].relay.clone();
-        crate::join(
-            &other_config,
-            NewRepository::new("docs", &other_folder, relay),
-            Passphrase::new(PASSPHRASE.into()),
-        )
-        .await
-        .unwrap();
+        let (_other, other_config, other_folder) = other_computer(&fx).await;
         for i in 0..5 {
             std::fs::write(other_folder.join(format!("in-{i}.bin")), vec![7u8; 10_000]).unwrap();
         }
@@ -463,11 +453,7 @@ mod tests {
             .await
             .unwrap();
 
-        let heard = Arc::new(Heard::default());
-        let engine = Engine::new(fx.config_dir.clone(), heard.sink());
-        engine
-            .start(repository(&fx.folder, Duration::from_secs(3600)))
-            .unwrap();
+        let (engine, heard) = running(&fx, Duration::from_secs(3600));
         heard.wait_for(0, is_cycle).await;
         engine.shutdown().await;
         let last = heard
