@@ -227,10 +227,7 @@ async fn set_up(host: &Host, setup: Setup, join: bool) -> Result<RepositoryConfi
         Ok(settings) => Ok(settings),
         Err(error) => {
             if let Err(undo) = escale_core::remove(config_dir, &settings.name).await {
-                eprintln!(
-                    "escale: {}: could not undo the setup: {undo}",
-                    settings.name
-                );
+                tracing::error!("{}: could not undo the setup: {undo}", settings.name);
             }
             Err(error.into())
         }
@@ -412,7 +409,7 @@ pub(crate) async fn open_log_folder<R: Runtime>(
     app: AppHandle<R>,
     host: State<'_, Host>,
 ) -> Result<(), IpcError> {
-    let logs = host.config_dir().path().join("logs");
+    let logs = escale_log::log_dir(host.config_dir());
     std::fs::create_dir_all(&logs).map_err(|error| {
         IpcError::new(
             "io_error",

@@ -89,7 +89,7 @@ impl Host {
                 true
             }
             Err(error) => {
-                eprintln!("escale: {error}");
+                tracing::warn!("{error}");
                 *lock(&self.unreadable) = Some(error.into());
                 false
             }
@@ -146,7 +146,7 @@ impl Host {
             Ok(())
         };
         if let Err(error) = done {
-            eprintln!("escale: starting at login could not be changed: {error}");
+            tracing::warn!("starting at login could not be changed: {error}");
         }
     }
 
@@ -229,7 +229,7 @@ impl Host {
 
     fn publish<R: Runtime>(&self, app: &AppHandle<R>, view: &RepositoryView) {
         if let Err(error) = app.emit(REPOSITORY_EVENT, view) {
-            eprintln!("escale: the window could not be updated: {error}");
+            tracing::warn!("the window could not be updated: {error}");
         }
         self.refresh_tray(app);
     }
@@ -282,7 +282,7 @@ impl Host {
                 TrayMenuAction::Open | TrayMenuAction::Quit => Ok(()),
             };
             if let Err(error) = done {
-                eprintln!("escale: {name}: {}", error.message);
+                tracing::warn!("{name}: {}", error.message);
             }
         }
     }
@@ -299,7 +299,7 @@ impl Host {
         lock(&self.views).retain(|view| view.name != name);
         lock(&self.notifier).forget(name);
         if let Err(error) = app.emit(REMOVED_EVENT, serde_json::json!({ "name": name })) {
-            eprintln!("escale: the window could not be updated: {error}");
+            tracing::warn!("the window could not be updated: {error}");
         }
         self.refresh_tray(app);
         self.apply_start_at_login(app);
@@ -351,6 +351,7 @@ impl Host {
     }
 
     fn on_event<R: Runtime>(&self, app: &AppHandle<R>, event: &Event) {
+        escale_log::log_event(event);
         let now_ms = now_millis();
         let now = Instant::now();
         let changed = {
@@ -381,7 +382,7 @@ impl Host {
             if let Err(error) = shown {
                 // No notification service (a bare desktop): the window and
                 // tray still say it all.
-                eprintln!("escale: notification not shown: {error}");
+                tracing::warn!("notification not shown: {error}");
             }
         }
     }

@@ -37,6 +37,10 @@ pub fn run() {
             std::process::exit(1);
         }
     };
+    // What the app and its engine report, for whoever helps the person:
+    // "Open log folder" in the window shows it.
+    escale_log::start(&config_dir, escale_log::DESKTOP_LOG);
+    tracing::info!("Escale {} started", env!("CARGO_PKG_VERSION"));
     let app = builder(config_dir)
         .build(tauri::generate_context!())
         .expect("the desktop app can start (is a display available?)");

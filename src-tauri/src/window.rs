@@ -12,7 +12,7 @@ pub(crate) fn on_event<R: Runtime>(window: &Window<R>, event: &WindowEvent) {
     {
         api.prevent_close();
         if let Err(error) = window.hide() {
-            eprintln!("escale: could not hide the window: {error}");
+            tracing::warn!("could not hide the window: {error}");
         }
     }
 }

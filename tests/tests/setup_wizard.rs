@@ -281,6 +281,14 @@ fn the_wizard_sets_up_a_folder_that_receives_from_another_computer_and_pauses() 
         fs::read(app_folder.join("big.bin")).unwrap(),
         escale_e2e::world::noise(60_000_000, 7)
     );
+    // The app's log tells what happened, where "Open log folder" leads.
+    let log = fs::read_to_string(app_config.join("logs/escale-desktop.log")).unwrap();
+    assert!(
+        log.lines()
+            .any(|line| line.contains("Reports: sent 0 change(s), received")),
+        "{log}"
+    );
+
     // The other computer is listed, with everything delivered to it.
     person.sees("Delivered to 1 of 1 computer");
     person.shot("main-window-at-rest");

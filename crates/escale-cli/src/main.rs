@@ -4,7 +4,6 @@
 
 mod check;
 mod clients;
-mod log_file;
 mod run;
 mod secrets;
 mod status;

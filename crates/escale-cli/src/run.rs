@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
-use escale_core::{ConfigDir, Event, EventKind, EventSink, PollBounds, RunRepository};
+use escale_core::{ConfigDir, EventSink, PollBounds, RunRepository};
 use tokio::sync::watch;
 
 use crate::secrets::{self, Prompt};
@@ -24,7 +24,7 @@ pub(crate) async fn run(
     poll: PollOverride,
 ) -> anyhow::Result<ExitCode> {
     // First, so that everything below is in the log file too.
-    crate::log_file::start(config_dir);
+    escale_log::start(config_dir, escale_log::DAEMON_LOG);
     let config = config_dir.load()?;
     if config.repositories.is_empty() {
         anyhow::bail!("no synced folders are set up yet; create one with `escale init`");
@@ -64,58 +64,10 @@ pub(crate) async fn run(
         "Syncing {} folder(s) until stopped (Ctrl+C).",
         repositories.len()
     );
-    let log: EventSink = Arc::new(log_event);
+    let log: EventSink = Arc::new(escale_log::log_event);
     escale_core::run(config_dir, repositories, shutdown, log).await?;
     tracing::info!("Stopped.");
     Ok(ExitCode::SUCCESS)
-}
-
-/// What reaches standard error and the log file: one line per cycle that
-/// did something, every problem, and waits for relay space.
-fn log_event(event: &Event) {
-    let name = &event.repository;
-    match &event.kind {
-        EventKind::CycleDone(report) => {
-            if report.changes_sent + report.changes_received > 0 {
-                tracing::info!(
-                    "{name}: sent {} change(s), received {} change(s)",
-                    report.changes_sent,
-                    report.changes_received
-                );
-            }
-            for problem in &report.problems {
-                match &problem.path {
-                    Some(path) if !problem.message.contains(path.as_str()) => {
-                        tracing::warn!("{name}: {path}: {}", problem.message);
-                    }
-                    _ => tracing::warn!("{name}: {}", problem.message),
-                }
-            }
-        }
-        EventKind::Problem(problem) => {
-            tracing::error!("{name}: {} (retrying)", problem.message);
-        }
-        EventKind::WaitingForSpace(usage) => {
-            let who = if usage.waiting_for.is_empty() {
-                String::new()
-            } else {
-                format!("; waiting for {} to receive", usage.waiting_for.join(", "))
-            };
-            tracing::info!(
-                "{name}: waiting for relay space: {} of {} used{who}",
-                crate::sync::human_bytes(usage.used),
-                usage
-                    .quota
-                    .map_or_else(|| "?".to_owned(), crate::sync::human_bytes)
-            );
-        }
-        EventKind::Conflict { path, copy } => {
-            tracing::info!(
-                "{name}: {path} was changed on two computers; the other version is {copy}"
-            );
-        }
-        _ => {}
-    }
 }
 
 async fn wait_for_signal() {

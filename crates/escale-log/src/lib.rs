@@ -1,12 +1,20 @@
-//! The log of `escale run`: what the daemon reports goes both to standard
-//! error, as before, and to `<config-dir>/logs/escale.log`, so that an
-//! administrator can read what a background service did.
+//! The log files of the Escale programs: what `escale run` and the desktop
+//! app report goes both to standard error and to a file in
+//! `<config-dir>/logs/` (`escale.log`, `escale-desktop.log`), so that an
+//! administrator, or whoever helps an office user, can read what a
+//! background program did.
 //!
-//! The file is rotated by size: past [`MAX_BYTES`] it becomes
-//! `escale.log.1`, the previous `.1` becomes `.2`, and so on up to
-//! [`KEEP`] old files, so the log never fills the disk. Nothing secret is
-//! logged: the engine keeps passphrases out of its messages and its
-//! `Debug` output.
+//! A file is rotated by size: past [`MAX_BYTES`] it becomes `NAME.1`, the
+//! previous `.1` becomes `.2`, and so on up to [`KEEP`] old files, so the
+//! log never fills the disk. Nothing secret is logged: the engine keeps
+//! passphrases out of its messages and its `Debug` output.
+//!
+//! ```no_run
+//! let config_dir = escale_core::ConfigDir::locate(None)?;
+//! escale_log::start(&config_dir, escale_log::DAEMON_LOG);
+//! tracing::info!("written to standard error and to the log file");
+//! # Ok::<(), escale_core::Error>(())
+//! ```
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
@@ -14,7 +22,7 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr as _;
 use std::sync::Mutex;
 
-use escale_core::ConfigDir;
+use escale_core::{ByteSize, ConfigDir, EventKind};
 use tracing::{Event, Level, Subscriber};
 use tracing_subscriber::filter::LevelFilter;
 use tracing_subscriber::fmt::format::Writer;
@@ -22,17 +30,20 @@ use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields};
 use tracing_subscriber::layer::SubscriberExt as _;
 use tracing_subscriber::registry::LookupSpan;
 
-/// The size past which the log file is rotated.
-pub(crate) const MAX_BYTES: u64 = 10_000_000;
+/// The size past which a log file is rotated.
+pub const MAX_BYTES: u64 = 10_000_000;
 
 /// How many rotated files are kept besides the current one.
-pub(crate) const KEEP: usize = 5;
+pub const KEEP: usize = 5;
 
 /// The log folder's name inside the configuration folder.
 const LOG_DIR: &str = "logs";
 
-/// The current log file's name.
-const LOG_FILE: &str = "escale.log";
+/// The log file of `escale run`.
+pub const DAEMON_LOG: &str = "escale.log";
+
+/// The log file of the desktop app.
+pub const DESKTOP_LOG: &str = "escale-desktop.log";
 
 /// The environment variable choosing how much is logged: `error`, `warn`,
 /// `info` (the default), `debug`, `trace` or `off`.
@@ -40,7 +51,7 @@ const LEVEL_ENV: &str = "ESCALE_LOG";
 
 /// A log file that rotates itself by size.
 #[derive(Debug)]
-pub(crate) struct RotatingFile {
+struct RotatingFile {
     path: PathBuf,
     max_bytes: u64,
     keep: usize,
@@ -53,7 +64,7 @@ impl RotatingFile {
     /// Opens `path` for appending (creating it and its folder if needed);
     /// it rotates once a write would take it past `max_bytes`, keeping
     /// `keep` old files.
-    pub(crate) fn open(path: &Path, max_bytes: u64, keep: usize) -> io::Result<Self> {
+    fn open(path: &Path, max_bytes: u64, keep: usize) -> io::Result<Self> {
         if let Some(dir) = path.parent() {
             fs::create_dir_all(dir)?;
         }
@@ -144,9 +155,9 @@ fn rename_if_present(from: &Path, to: &Path) -> io::Result<()> {
     }
 }
 
-/// Where `escale run` writes its log for the configuration folder `config_dir`.
-pub(crate) fn log_path(config_dir: &ConfigDir) -> PathBuf {
-    config_dir.path().join(LOG_DIR).join(LOG_FILE)
+/// The folder of the log files of the configuration folder `config_dir`.
+pub fn log_dir(config_dir: &ConfigDir) -> PathBuf {
+    config_dir.path().join(LOG_DIR)
 }
 
 /// Standard error keeps the plain lines `escale` always printed:
@@ -186,14 +197,15 @@ fn level() -> LevelFilter {
         .unwrap_or(LevelFilter::INFO)
 }
 
-/// Sends the daemon's log to standard error and to the log file of
-/// `config_dir`. If the file cannot be opened, says so and logs to
-/// standard error only: a read-only settings folder must not stop syncing.
-pub(crate) fn start(config_dir: &ConfigDir) {
+/// Sends the program's log to standard error and to the log file
+/// `file_name` of `config_dir`. If the file cannot be opened, says so and
+/// logs to standard error only: a read-only settings folder must not stop
+/// syncing. Only the first call in a process has an effect.
+pub fn start(config_dir: &ConfigDir, file_name: &str) {
     let stderr = tracing_subscriber::fmt::layer()
         .event_format(PlainLines)
         .with_writer(io::stderr);
-    let path = log_path(config_dir);
+    let path = log_dir(config_dir).join(file_name);
     let (file, problem) = match RotatingFile::open(&path, MAX_BYTES, KEEP) {
         Ok(file) => (
             Some(
@@ -221,6 +233,55 @@ pub(crate) fn start(config_dir: &ConfigDir) {
             "cannot write the log file {}: {error}; logging to standard error only",
             path.display()
         );
+    }
+}
+
+/// Logs what an engine event means for whoever reads the log later: one
+/// line per cycle that did something, every problem, waits for relay space
+/// and conflicts. Both programs hand every event to it.
+pub fn log_event(event: &escale_core::Event) {
+    let name = &event.repository;
+    match &event.kind {
+        EventKind::CycleDone(report) => {
+            if report.changes_sent + report.changes_received > 0 {
+                tracing::info!(
+                    "{name}: sent {} change(s), received {} change(s)",
+                    report.changes_sent,
+                    report.changes_received
+                );
+            }
+            for problem in &report.problems {
+                match &problem.path {
+                    Some(path) if !problem.message.contains(path.as_str()) => {
+                        tracing::warn!("{name}: {path}: {}", problem.message);
+                    }
+                    _ => tracing::warn!("{name}: {}", problem.message),
+                }
+            }
+        }
+        EventKind::Problem(problem) => {
+            tracing::error!("{name}: {} (retrying)", problem.message);
+        }
+        EventKind::WaitingForSpace(usage) => {
+            let who = if usage.waiting_for.is_empty() {
+                String::new()
+            } else {
+                format!("; waiting for {} to receive", usage.waiting_for.join(", "))
+            };
+            tracing::info!(
+                "{name}: waiting for relay space: {} of {} used{who}",
+                ByteSize::approximate(usage.used),
+                usage
+                    .quota
+                    .map_or_else(|| "?".to_owned(), ByteSize::approximate)
+            );
+        }
+        EventKind::Conflict { path, copy } => {
+            tracing::info!(
+                "{name}: {path} was changed on two computers; the other version is {copy}"
+            );
+        }
+        _ => {}
     }
 }
 
