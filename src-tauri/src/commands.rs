@@ -128,9 +128,7 @@ pub(crate) async fn list_computers(
     host: State<'_, Host>,
     name: String,
 ) -> Result<Vec<ComputerView>, IpcError> {
-    let passphrase = escale_core::saved_passphrase(host.config_dir(), &name)
-        .await?
-        .ok_or_else(|| IpcError::new("passphrase_missing", "The passphrase is not saved."))?;
+    let passphrase = host.passphrase(&name).await?;
     let clients = escale_core::clients(host.config_dir(), &name, passphrase).await?;
     Ok(clients
         .into_iter()

@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use escale_core::{
-    ConfigDir, Engine, Event, EventSink, PollBounds, RepositoryConfig, RunRepository,
+    ConfigDir, Engine, Event, EventSink, Passphrase, PollBounds, RepositoryConfig, RunRepository,
 };
 use tauri::{AppHandle, Emitter, Manager, Runtime};
 use tauri_plugin_notification::NotificationExt;
@@ -48,6 +48,7 @@ pub(crate) struct Host {
     unreadable: Mutex<Option<IpcError>>,
     notifier: Mutex<Notifier>,
     settings: Mutex<AppSettings>,
+    tray: tray::Shown,
 }
 
 impl Host {
@@ -68,6 +69,7 @@ impl Host {
             views: Mutex::new(Vec::new()),
             unreadable: Mutex::new(None),
             notifier: Mutex::new(Notifier::default()),
+            tray: tray::Shown::default(),
         };
         // Views exist before the window first asks, so it never shows an
         // empty list while the repositories start.
@@ -158,15 +160,7 @@ impl Host {
 
     /// Starts syncing a configured repository with its saved passphrase.
     pub(crate) async fn run(&self, settings: &RepositoryConfig) -> Result<(), IpcError> {
-        let Some(passphrase) =
-            escale_core::saved_passphrase(&self.config_dir, &settings.name).await?
-        else {
-            return Err(IpcError::new(
-                "passphrase_missing",
-                "The passphrase of this folder is not saved on this computer. Remove the \
-                 folder and add it again with \"Join an existing shared folder\".",
-            ));
-        };
+        let passphrase = self.passphrase(&settings.name).await?;
         self.engine.start(RunRepository {
             name: settings.name.clone(),
             folder: settings.folder.clone(),
@@ -174,6 +168,19 @@ impl Host {
             poll: PollBounds::of(settings),
         })?;
         Ok(())
+    }
+
+    /// The passphrase of repository `name`, as saved in the keyring.
+    pub(crate) async fn passphrase(&self, name: &str) -> Result<Passphrase, IpcError> {
+        escale_core::saved_passphrase(&self.config_dir, name)
+            .await?
+            .ok_or_else(|| {
+                IpcError::new(
+                    "passphrase_missing",
+                    "The passphrase of this folder is not saved on this computer. Remove the \
+                     folder and add it again with \"Join an existing shared folder\".",
+                )
+            })
     }
 
     /// Every repository's view, in the order they were added.
@@ -245,7 +252,7 @@ impl Host {
         // Not under the lock: from another thread, the tray waits for the
         // main thread, which may itself be waiting for the lock in a
         // command.
-        tray::show(app, state, &tooltip);
+        self.tray.show(app, state, tooltip);
     }
 
     /// Pauses a repository from the app.

@@ -5,6 +5,8 @@
 //! absence makes building the icon succeed anyway, so only our decisions
 //! can be checked.
 
+use std::sync::{Mutex, PoisonError};
+
 use tauri::image::Image;
 use tauri::menu::{MenuBuilder, MenuEvent, MenuItemBuilder};
 use tauri::tray::TrayIconBuilder;
@@ -184,16 +186,37 @@ pub(crate) fn create<R: Runtime>(app: &AppHandle<R>) -> tauri::Result<()> {
     Ok(())
 }
 
-/// Shows `state` and `tooltip` in the tray (nothing when there is no tray).
-pub(crate) fn show<R: Runtime>(app: &AppHandle<R>, state: TrayState, tooltip: &str) {
-    let Some(tray) = app.tray_by_id(TRAY_ID) else {
-        return;
-    };
-    // A tray host may refuse either; the other is still worth showing.
-    if let Ok(icon) = Image::from_bytes(state.icon_png()) {
-        let _ = tray.set_icon(Some(icon));
+/// What the tray shows now: the window's views change at every progress
+/// event, and an icon unchanged since must not be decoded and set again.
+#[derive(Debug, Default)]
+pub(crate) struct Shown(Mutex<Option<(TrayState, String)>>);
+
+impl Shown {
+    /// Shows `state` and `tooltip` in the tray, each only if it changed
+    /// (nothing when there is no tray).
+    pub(crate) fn show<R: Runtime>(&self, app: &AppHandle<R>, state: TrayState, tooltip: String) {
+        let (new_icon, new_tooltip) = {
+            let mut shown = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+            let changes = match shown.as_ref() {
+                Some((old_state, old_tooltip)) => (*old_state != state, *old_tooltip != tooltip),
+                None => (true, true),
+            };
+            *shown = Some((state, tooltip.clone()));
+            changes
+        };
+        // Not under the lock: from another thread, the tray waits for the
+        // main thread.
+        let Some(tray) = app.tray_by_id(TRAY_ID) else {
+            return;
+        };
+        // A tray host may refuse either; the other is still worth showing.
+        if new_icon && let Ok(icon) = Image::from_bytes(state.icon_png()) {
+            let _ = tray.set_icon(Some(icon));
+        }
+        if new_tooltip {
+            let _ = tray.set_tooltip(Some(tooltip));
+        }
     }
-    let _ = tray.set_tooltip(Some(tooltip));
 }
 
 fn on_menu_event<R: Runtime>(app: &AppHandle<R>, event: MenuEvent) {

@@ -200,7 +200,7 @@ pub struct RepositoryView {
 impl RepositoryView {
     /// A view of a configured repository before any event.
     pub fn new(settings: &RepositoryConfig) -> Self {
-        RepositoryView {
+        let mut view = RepositoryView {
             name: settings.name.clone(),
             folder: settings.folder.clone(),
             relay: settings.relay.clone(),
@@ -210,13 +210,12 @@ impl RepositoryView {
             progress: None,
             problem: None,
             last_sync: None,
-            usage: settings.quota.map(|quota| UsageView {
-                used: 0,
-                quota: Some(quota.0),
-            }),
+            usage: None,
             activity: VecDeque::new(),
             samples: VecDeque::new(),
-        }
+        };
+        view.set_settings(settings);
+        view
     }
 
     /// Takes the settings again after they changed, keeping what happened.

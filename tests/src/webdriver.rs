@@ -77,11 +77,10 @@ impl TauriDriver {
 
     /// Opens a session, which starts the app at `application`.
     ///
-    /// An instance left by an earlier test may still be ending: the app
-    /// runs once per user, so a new one would hand over to it and exit.
-    /// This waits for it to be gone first.
+    /// An instance left by an earlier test may still be ending: this waits
+    /// for it to be gone first ([`wait_until_no_instance`]).
     pub fn session(&self, application: &Path) -> Session<'_> {
-        wait_until_not_running(application, Duration::from_secs(30));
+        wait_until_no_instance(Duration::from_secs(30));
         let capabilities = json!({
             "capabilities": {
                 "alwaysMatch": {
@@ -277,49 +276,21 @@ fn tauri_driver_path() -> PathBuf {
     }
 }
 
-/// Waits until no process runs the program at `program`.
+/// Waits until no desktop app instance is left on the session bus: the
+/// app runs once per user, so a new one would hand over to an instance
+/// still ending and exit. The name it holds there is what decides, and it
+/// goes only once that instance has fully ended (its process may already
+/// be gone from `/proc`).
 ///
 /// # Panics
 ///
-/// If one still runs after `timeout`.
-pub fn wait_until_not_running(program: &Path, timeout: Duration) {
-    // The kernel keeps 15 bytes of a program's name; a process that is
-    // ending may no longer show its executable, but still its name.
-    let name: String = program
-        .file_name()
-        .map(|name| name.to_string_lossy().chars().take(15).collect())
-        .unwrap_or_default();
-    let running = || {
-        std::fs::read_dir("/proc")
-            .into_iter()
-            .flatten()
-            .flatten()
-            .any(|entry| {
-                std::fs::read_to_string(entry.path().join("stat")).is_ok_and(|stat| {
-                    // "PID (NAME) STATE ...": a zombie ("Z") holds nothing.
-                    stat.split_once(" (")
-                        .and_then(|(_, rest)| rest.rsplit_once(") "))
-                        .is_some_and(|(comm, rest)| comm == name && !rest.starts_with('Z'))
-                })
-            })
-    };
+/// If an instance is still there after `timeout`.
+pub fn wait_until_no_instance(timeout: Duration) {
     let deadline = Instant::now() + timeout;
-    while running() {
-        assert!(
-            Instant::now() < deadline,
-            "{} still runs after {timeout:?}",
-            program.display()
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    // What decides whether a new instance may start is the name the
-    // running one holds on the session bus; it goes only once that
-    // instance has fully ended.
     while bus_name_has_owner(SINGLE_INSTANCE_NAME) {
         assert!(
             Instant::now() < deadline,
-            "an instance of {} still holds {SINGLE_INSTANCE_NAME} after {timeout:?}",
-            program.display()
+            "a desktop app still holds {SINGLE_INSTANCE_NAME} after {timeout:?}"
         );
         std::thread::sleep(Duration::from_millis(100));
     }

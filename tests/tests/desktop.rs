@@ -16,7 +16,7 @@ use std::process::{Child, Command, ExitStatus};
 use std::time::{Duration, Instant};
 
 use escale_e2e::tray_host::TrayHost;
-use escale_e2e::webdriver::{By, TauriDriver, wait_until_not_running};
+use escale_e2e::webdriver::{By, TauriDriver, wait_until_no_instance};
 use escale_e2e::x11::Display;
 use escale_e2e::{artifacts_dir, binary};
 
@@ -142,7 +142,7 @@ impl Drop for App {
 #[ignore = "needs a display and a session bus; run by scripts/test.sh"]
 fn closing_the_window_keeps_escale_in_the_tray_until_quit() {
     // The app runs once per user: one left by an earlier test must be gone.
-    wait_until_not_running(&desktop_binary(), Duration::from_secs(30));
+    wait_until_no_instance(Duration::from_secs(30));
     let config = tempfile::tempdir().unwrap();
     let tray = TrayHost::start();
     let display = Display::connect();

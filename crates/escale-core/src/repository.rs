@@ -198,15 +198,13 @@ pub async fn verify_passphrase(
     let address = address.to_owned();
     let access = access.clone();
     blocking(move |runtime| {
-        let url = RelayUrl::parse(&address)?;
-        let secrets = relay_secrets(
-            &url,
+        let relay = connect(
             &address,
             access.password.as_deref(),
             access.ca_file.as_deref(),
             Some(&known_hosts),
-        );
-        let relay = RelayIo::new(relay::open_with(&url, &secrets)?, runtime);
+            runtime,
+        )?;
         let header = read_header(&relay, &address)?;
         unlock(&header, &passphrase, &address).map(drop)
     })
@@ -224,15 +222,13 @@ async fn set_up(
     let config_dir = config_dir.clone();
     blocking(move |runtime| {
         let (mut config, repo) = prepare(&config_dir, &new)?;
-        let url = RelayUrl::parse(&repo.relay)?;
-        let secrets = relay_secrets(
-            &url,
+        let relay = connect(
             &repo.relay,
             new.access.password.as_deref(),
             repo.ca_file.as_deref(),
             Some(&config_dir.known_hosts_file()),
-        );
-        let relay = RelayIo::new(relay::open_with(&url, &secrets)?, runtime);
+            runtime,
+        )?;
         let codec = keys(&relay, &repo.relay)?;
         set_up_locally(&config_dir, &repo, &new, relay, codec)?;
         config.add_repository(repo.clone())?;
@@ -380,15 +376,13 @@ pub(crate) fn open_relay(
     repo: &RepositoryConfig,
     runtime: tokio::runtime::Handle,
 ) -> Result<RelayIo> {
-    let url = RelayUrl::parse(&repo.relay)?;
-    let secrets = relay_secrets(
-        &url,
+    connect(
         &repo.relay,
         None,
         repo.ca_file.as_deref(),
         Some(&config_dir.known_hosts_file()),
-    );
-    Ok(RelayIo::new(relay::open_with(&url, &secrets)?, runtime))
+        runtime,
+    )
 }
 
 /// Opens the relay at `address`, trusting `ca_file` besides the system's
@@ -399,9 +393,21 @@ pub(crate) fn open_relay_at(
     ca_file: Option<&std::path::Path>,
     runtime: tokio::runtime::Handle,
 ) -> Result<RelayIo> {
+    connect(address, None, ca_file, None, runtime)
+}
+
+/// Opens the relay at `address` with the credentials [`relay_secrets`]
+/// finds for it (`password` first). Blocking (the keyring).
+fn connect(
+    address: &str,
+    password: Option<&str>,
+    ca_file: Option<&std::path::Path>,
+    known_hosts: Option<&std::path::Path>,
+    runtime: tokio::runtime::Handle,
+) -> Result<RelayIo> {
     let url = RelayUrl::parse(address)?;
-    let relay = relay::open_with(&url, &relay_secrets(&url, address, None, ca_file, None))?;
-    Ok(RelayIo::new(relay, runtime))
+    let secrets = relay_secrets(&url, address, password, ca_file, known_hosts);
+    Ok(RelayIo::new(relay::open_with(&url, &secrets)?, runtime))
 }
 
 /// The credentials for the relay at `address`, in the documented order:

@@ -7,7 +7,6 @@ import {
   formatBytes,
   formatDuration,
   formatSpeed,
-  isPaused,
   lastSyncText,
   progressLines,
   stateText,
@@ -31,13 +30,6 @@ describe('stateText', () => {
     ['stopped', 'Stopped'],
   ] as const)('%s is "%s"', (state, text) => {
     expect(stateText(state)).toBe(text);
-  });
-
-  it('offers Resume for a folder paused by the user or by Escale', () => {
-    expect(isPaused({ state: 'idle', pausedByUser: false })).toBe(false);
-    expect(isPaused({ state: 'paused', pausedByUser: false })).toBe(true);
-    expect(isPaused({ state: 'paused', pausedByUser: true })).toBe(true);
-    expect(isPaused({ state: 'starting', pausedByUser: true })).toBe(true);
   });
 });
 

@@ -1,6 +1,6 @@
 // What the main window says about a synced folder, in plain words: states,
 // sizes, times, progress and the other computers.
-import type { ComputerView, Progress, RepositoryState, RepositoryView, Usage } from './api';
+import type { ComputerView, Progress, RepositoryState, Usage } from './api';
 
 const MINUTE = 60_000;
 const HOUR = 60 * MINUTE;
@@ -26,11 +26,6 @@ export function stateText(state: RepositoryState): string {
     case 'stopped':
       return 'Stopped';
   }
-}
-
-/** Whether the folder's main action is Resume rather than Pause. */
-export function isPaused(view: Pick<RepositoryView, 'state' | 'pausedByUser'>): boolean {
-  return view.pausedByUser || view.state === 'paused';
 }
 
 function plural(count: number, one: string, many = `${one}s`): string {

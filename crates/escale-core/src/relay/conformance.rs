@@ -730,9 +730,26 @@ pub(crate) mod full_disk {
     use super::servers;
     use crate::relay::{RelayErrorKind, RelayPath};
 
-    /// Unmounts a small test file system mounted at the path however the
+    /// A small test file system mounted at the path, unmounted however the
     /// test ends.
-    pub(crate) struct Mounted(pub(crate) PathBuf);
+    pub(crate) struct Mounted(PathBuf);
+
+    impl Mounted {
+        /// Mounts a 256 KiB file system at `path`, writable by every user
+        /// (the servers run as their own). `None`, saying so, where mounting
+        /// needs a root this run lacks: the caller skips its check.
+        pub(crate) fn tiny(path: PathBuf) -> Option<Self> {
+            let mounted = std::process::Command::new("mount")
+                .args(["-t", "tmpfs", "-o", "size=256k,mode=0777", "tmpfs"])
+                .arg(&path)
+                .status();
+            if !mounted.is_ok_and(|status| status.success()) {
+                eprintln!("skipped: cannot mount a small file system here (needs root)");
+                return None;
+            }
+            Some(Mounted(path))
+        }
+    }
 
     impl Drop for Mounted {
         fn drop(&mut self) {
@@ -769,15 +786,9 @@ pub(crate) mod full_disk {
             let local = PathBuf::from(&vars[&format!("{name}_DATA")])
                 .join("relay")
                 .join(dir.as_str().trim_start_matches('/'));
-            let mounted = std::process::Command::new("mount")
-                .args(["-t", "tmpfs", "-o", "size=256k,mode=0777", "tmpfs"])
-                .arg(&local)
-                .status();
-            if !mounted.is_ok_and(|s| s.success()) {
-                eprintln!("skipped: cannot mount a small file system here (needs root)");
+            let Some(_guard) = Mounted::tiny(local) else {
                 return;
-            }
-            let _guard = Mounted(local);
+            };
             let big = dir.join("big").unwrap();
             match relay.write(&big, Bytes::from(vec![7; 1024 * 1024])).await {
                 Ok(()) => failures.push(format!("{name}: a 1 MB write fit in 256 KiB")),
