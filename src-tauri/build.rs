@@ -14,6 +14,7 @@ fn main() {
         "pause_repository",
         "resume_repository",
         "sync_now",
+        "confirm_deletions",
         "pause_all",
         "resume_all",
         "repository_options",

@@ -129,7 +129,10 @@ pub(crate) async fn list_computers(
     name: String,
 ) -> Result<Vec<ComputerView>, IpcError> {
     let passphrase = host.passphrase(&name).await?;
-    let clients = escale_core::clients(host.config_dir(), &name, passphrase).await?;
+    // Shown under the folder's card: the relay's trouble in plain words.
+    let clients = escale_core::clients(host.config_dir(), &name, passphrase)
+        .await
+        .map_err(|error| IpcError::plain(&error))?;
     Ok(clients
         .into_iter()
         .map(|client| ComputerView {
@@ -180,7 +183,7 @@ pub(crate) async fn create_repository<R: Runtime>(
     setup: Setup,
 ) -> Result<RepositoryView, IpcError> {
     let settings = set_up(&host, setup, false).await?;
-    host.added(&app, &settings).await
+    host.changed(&app, &settings.name).await
 }
 
 /// Joins the repository on the relay and starts syncing it.
@@ -191,7 +194,7 @@ pub(crate) async fn join_repository<R: Runtime>(
     setup: Setup,
 ) -> Result<RepositoryView, IpcError> {
     let settings = set_up(&host, setup, true).await?;
-    host.added(&app, &settings).await
+    host.changed(&app, &settings.name).await
 }
 
 /// What creating and joining share: the options are checked before
@@ -319,6 +322,17 @@ pub(crate) async fn sync_now(host: State<'_, Host>, name: String) -> Result<(), 
     host.sync_now(&name)
 }
 
+/// Lets a repository paused by many missing files send those deletions to
+/// the other computers, and syncs it now. Returns how many files that
+/// deletes there.
+#[tauri::command]
+pub(crate) async fn confirm_deletions(
+    host: State<'_, Host>,
+    name: String,
+) -> Result<u64, IpcError> {
+    host.confirm_deletions(&name).await
+}
+
 /// Pauses every repository.
 #[tauri::command]
 pub(crate) async fn pause_all<R: Runtime>(
@@ -360,10 +374,9 @@ pub(crate) async fn update_options<R: Runtime>(
     name: String,
     options: RepositoryOptions,
 ) -> Result<RepositoryView, IpcError> {
-    let settings = host
-        .config_dir()
+    host.config_dir()
         .update_repository(&name, |repo| options.apply(repo))?;
-    host.settings_changed(&app, &settings).await
+    host.changed(&app, &name).await
 }
 
 /// Stops a repository and removes it from this computer; its files stay.

@@ -3,6 +3,7 @@
 //! notifications up to date. Nothing polls: each engine event is pushed to
 //! the window as it happens.
 
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -29,6 +30,9 @@ const NOTIFICATION_FLUSH: Duration = Duration::from_secs(15);
 /// The event the window hears for each changed repository.
 pub(crate) const REPOSITORY_EVENT: &str = "repository";
 
+/// The code of a repository whose passphrase this computer lacks.
+const PASSPHRASE_MISSING: &str = "passphrase_missing";
+
 /// The event the window hears when a repository is removed.
 pub(crate) const REMOVED_EVENT: &str = "repository-removed";
 
@@ -49,6 +53,12 @@ pub(crate) struct Host {
     notifier: Mutex<Notifier>,
     settings: Mutex<AppSettings>,
     tray: tray::Shown,
+    /// The settings each running repository was started with: what a
+    /// reload compares the settings file against.
+    applied: Mutex<HashMap<String, RepositoryConfig>>,
+    /// Held by whatever changes which repositories run (a reload, a
+    /// removal), so that two of them never interleave.
+    changing: tokio::sync::Mutex<()>,
 }
 
 impl Host {
@@ -70,6 +80,8 @@ impl Host {
             unreadable: Mutex::new(None),
             notifier: Mutex::new(Notifier::default()),
             tray: tray::Shown::default(),
+            applied: Mutex::new(HashMap::new()),
+            changing: tokio::sync::Mutex::new(()),
         };
         // Views exist before the window first asks, so it never shows an
         // empty list while the repositories start.
@@ -78,8 +90,8 @@ impl Host {
     }
 
     /// Reads the settings and makes a view of each repository; remembers
-    /// why when they cannot be read. Returns whether they could.
-    fn load_views(&self) -> bool {
+    /// why when they cannot be read.
+    fn load_views(&self) {
         match self.config_dir.load() {
             Ok(config) => {
                 *lock(&self.views) = config
@@ -87,13 +99,10 @@ impl Host {
                     .iter()
                     .map(RepositoryView::new)
                     .collect();
-                *lock(&self.unreadable) = None;
-                true
             }
             Err(error) => {
                 tracing::warn!("{error}");
                 *lock(&self.unreadable) = Some(error.into());
-                false
             }
         }
     }
@@ -105,32 +114,84 @@ impl Host {
         &self,
         app: &AppHandle<R>,
     ) -> Result<Vec<RepositoryView>, IpcError> {
-        let broken = lock(&self.unreadable).clone();
-        if let Some(error) = broken {
-            if !self.load_views() {
-                return Err(lock(&self.unreadable).clone().unwrap_or(error));
+        if lock(&self.unreadable).is_some() {
+            self.reload(app).await;
+            if let Some(error) = lock(&self.unreadable).clone() {
+                return Err(error);
             }
-            self.start(app).await;
         }
         Ok(self.views())
     }
 
-    /// Starts every repository whose passphrase the keyring has; the others
-    /// show why they cannot run.
-    pub(crate) async fn start<R: Runtime>(&self, app: &AppHandle<R>) {
-        let settings: Vec<RepositoryConfig> = match self.config_dir.load() {
-            Ok(config) => config.repositories,
-            Err(_) => return,
+    /// Brings what runs in line with the settings file, whoever changed it
+    /// (this app, or `escale init` and `escale join` beside it): new
+    /// repositories get a view and start, removed ones stop and leave the
+    /// window, and changed ones start again with their new settings, paused
+    /// still if they were. A repository that cannot run (its passphrase is
+    /// not saved yet) is tried again at each reload. Returns whether one
+    /// waits for its passphrase.
+    pub(crate) async fn reload<R: Runtime>(&self, app: &AppHandle<R>) -> bool {
+        let _changing = self.changing.lock().await;
+        let config = match self.config_dir.load() {
+            Ok(config) => {
+                *lock(&self.unreadable) = None;
+                config
+            }
+            Err(error) => {
+                tracing::warn!("{error}");
+                *lock(&self.unreadable) = Some(error.into());
+                return false;
+            }
         };
-        for repo in &settings {
-            if let Err(error) = self.run(repo).await {
-                self.update(app, &repo.name, |view| {
-                    view.fail(&error.code, error.message.clone());
-                });
+        let gone: Vec<String> = lock(&self.views)
+            .iter()
+            .map(|view| view.name.clone())
+            .filter(|name| config.repository(name).is_none())
+            .collect();
+        for name in gone {
+            self.forget(app, &name).await;
+        }
+        let mut waiting = false;
+        for settings in &config.repositories {
+            let applied = lock(&self.applied).get(&settings.name).cloned();
+            let known = lock(&self.views)
+                .iter()
+                .any(|view| view.name == settings.name);
+            if !known {
+                self.add_view(RepositoryView::new(settings));
+            } else if applied.as_ref().is_some_and(|applied| applied != settings) {
+                // The poll bounds and the filters are read at the start.
+                self.engine.stop(&settings.name).await;
+                lock(&self.applied).remove(&settings.name);
+                self.update(app, &settings.name, |view| view.set_settings(settings));
+            }
+            if self.engine.is_running(&settings.name) {
+                continue;
+            }
+            match self.run(settings).await {
+                Ok(()) => {
+                    let paused = self
+                        .view(&settings.name)
+                        .is_ok_and(|view| view.paused_by_user);
+                    if paused && let Err(error) = self.engine.pause(&settings.name) {
+                        tracing::warn!("{}: {error}", settings.name);
+                    }
+                    let fresh = self.view(&settings.name);
+                    if let Ok(view) = fresh {
+                        self.publish(app, &view);
+                    }
+                }
+                Err(error) => {
+                    waiting |= error.code == PASSPHRASE_MISSING;
+                    self.update(app, &settings.name, |view| {
+                        view.fail(&error.code, error.message.clone());
+                    });
+                }
             }
         }
         self.refresh_tray(app);
         self.apply_start_at_login(app);
+        waiting
     }
 
     /// Starts Escale at login when the person wants it and there is a
@@ -159,7 +220,7 @@ impl Host {
     }
 
     /// Starts syncing a configured repository with its saved passphrase.
-    pub(crate) async fn run(&self, settings: &RepositoryConfig) -> Result<(), IpcError> {
+    async fn run(&self, settings: &RepositoryConfig) -> Result<(), IpcError> {
         let passphrase = self.passphrase(&settings.name).await?;
         self.engine.start(RunRepository {
             name: settings.name.clone(),
@@ -167,6 +228,7 @@ impl Host {
             passphrase,
             poll: PollBounds::of(settings),
         })?;
+        lock(&self.applied).insert(settings.name.clone(), settings.clone());
         Ok(())
     }
 
@@ -176,7 +238,7 @@ impl Host {
             .await?
             .ok_or_else(|| {
                 IpcError::new(
-                    "passphrase_missing",
+                    PASSPHRASE_MISSING,
                     "The passphrase of this folder is not saved on this computer. Remove the \
                      folder and add it again with \"Join an existing shared folder\".",
                 )
@@ -202,19 +264,15 @@ impl Host {
         &self.config_dir
     }
 
-    /// Sets up the view of a repository just created or joined and starts
-    /// syncing it.
-    pub(crate) async fn added<R: Runtime>(
+    /// Shows and starts a repository just created or joined, or changed,
+    /// in the settings file.
+    pub(crate) async fn changed<R: Runtime>(
         &self,
         app: &AppHandle<R>,
-        settings: &RepositoryConfig,
+        name: &str,
     ) -> Result<RepositoryView, IpcError> {
-        self.add_view(RepositoryView::new(settings));
-        self.run(settings).await?;
-        let view = self.view(&settings.name)?;
-        self.publish(app, &view);
-        self.apply_start_at_login(app);
-        Ok(view)
+        self.reload(app).await;
+        self.view(name)
     }
 
     /// Changes a repository's view with `change` and shows the result.
@@ -278,6 +336,16 @@ impl Host {
         Ok(self.engine.sync_now(name)?)
     }
 
+    /// Lets the next cycle of a repository paused by the mass-deletion
+    /// guard send the deletions, and runs that cycle now.
+    pub(crate) async fn confirm_deletions(&self, name: &str) -> Result<u64, IpcError> {
+        let count = escale_core::confirm_deletions(&self.config_dir, name).await?;
+        if self.engine.is_running(name) {
+            self.sync_now(name)?;
+        }
+        Ok(count)
+    }
+
     /// What the tray's "Sync now", "Pause all" and "Resume all" do. A
     /// repository that is not running (no passphrase) is skipped.
     pub(crate) fn apply_to_all<R: Runtime>(&self, app: &AppHandle<R>, action: TrayMenuAction) {
@@ -301,33 +369,25 @@ impl Host {
         app: &AppHandle<R>,
         name: &str,
     ) -> Result<(), IpcError> {
+        let _changing = self.changing.lock().await;
         self.engine.stop(name).await;
         escale_core::remove(&self.config_dir, name).await?;
-        lock(&self.views).retain(|view| view.name != name);
-        lock(&self.notifier).forget(name);
-        if let Err(error) = app.emit(REMOVED_EVENT, serde_json::json!({ "name": name })) {
-            tracing::warn!("the window could not be updated: {error}");
-        }
+        self.forget(app, name).await;
         self.refresh_tray(app);
         self.apply_start_at_login(app);
         Ok(())
     }
 
-    /// Applies changed settings: the view shows them, and the repository
-    /// starts again so that its poll bounds take effect.
-    pub(crate) async fn settings_changed<R: Runtime>(
-        &self,
-        app: &AppHandle<R>,
-        settings: &RepositoryConfig,
-    ) -> Result<RepositoryView, IpcError> {
-        let was_paused = self.view(&settings.name)?.paused_by_user;
-        self.engine.stop(&settings.name).await;
-        self.run(settings).await?;
-        if was_paused {
-            self.engine.pause(&settings.name)?;
+    /// Stops a repository gone from the settings and takes it out of the
+    /// window.
+    async fn forget<R: Runtime>(&self, app: &AppHandle<R>, name: &str) {
+        self.engine.stop(name).await;
+        lock(&self.applied).remove(name);
+        lock(&self.views).retain(|view| view.name != name);
+        lock(&self.notifier).forget(name);
+        if let Err(error) = app.emit(REMOVED_EVENT, serde_json::json!({ "name": name })) {
+            tracing::warn!("the window could not be updated: {error}");
         }
-        self.update(app, &settings.name, |view| view.set_settings(settings))
-            .ok_or_else(|| escale_core::Error::UnknownRepository(settings.name.clone()).into())
     }
 
     /// The app's own settings.

@@ -30,6 +30,17 @@ impl IpcError {
         }
     }
 
+    /// An engine error in an office user's words where it is a common one
+    /// (the shared storage unreachable, the login refused), its own
+    /// description otherwise.
+    pub(crate) fn plain(error: &escale_core::Error) -> Self {
+        let problem = crate::views::ProblemView::new(error.code(), &error.to_string());
+        IpcError {
+            code: problem.code,
+            message: problem.message,
+        }
+    }
+
     /// For failures of the shell itself rather than the engine.
     pub(crate) fn internal(message: impl Into<String>) -> Self {
         IpcError {
@@ -50,6 +61,30 @@ mod tests {
         let ipc = IpcError::from(error);
         assert_eq!(ipc.code, "config_invalid");
         assert_eq!(ipc.message, expected_message);
+    }
+
+    #[test]
+    fn plain_words_replace_the_engine_message_of_common_problems() {
+        let paused = escale_core::Error::MassDeletion {
+            repository: "Reports".into(),
+            folder: "/home/ana/Reports".into(),
+            gone: 40,
+            total: 50,
+        };
+        let ipc = IpcError::plain(&paused);
+        assert_eq!(ipc.code, "mass_deletion");
+        assert!(
+            ipc.message.starts_with("Many files went missing"),
+            "{}",
+            ipc.message
+        );
+        assert!(
+            !ipc.message.contains("escale confirm-deletions"),
+            "{}",
+            ipc.message
+        );
+        let other = escale_core::Error::NoConfigDir;
+        assert_eq!(IpcError::plain(&other).message, other.to_string());
     }
 
     #[test]

@@ -11,6 +11,7 @@ mod commands;
 mod host;
 mod ipc_error;
 mod notifications;
+mod settings_watch;
 mod tray;
 mod views;
 mod window;
@@ -79,9 +80,7 @@ fn builder(config_dir: escale_core::ConfigDir) -> tauri::Builder<tauri::Wry> {
             tray::create(app.handle())?;
             let handle = app.handle().clone();
             tauri::async_runtime::spawn(host::forward(handle.clone(), events));
-            tauri::async_runtime::spawn(async move {
-                handle.state::<host::Host>().start(&handle).await;
-            });
+            tauri::async_runtime::spawn(settings_watch::follow(handle));
             Ok(())
         })
         .on_window_event(window::on_event)
@@ -97,6 +96,7 @@ fn builder(config_dir: escale_core::ConfigDir) -> tauri::Builder<tauri::Wry> {
             commands::pause_repository,
             commands::resume_repository,
             commands::sync_now,
+            commands::confirm_deletions,
             commands::pause_all,
             commands::resume_all,
             commands::repository_options,

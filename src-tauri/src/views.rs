@@ -140,6 +140,12 @@ impl ProblemView {
                  may have been changed on another computer.",
             ),
             "disk_full" => Some("This computer's disk is full."),
+            "mass_deletion" => Some(
+                "Many files went missing from this folder at once, so Escale paused rather \
+                 than delete them on the other computers. If a drive or network folder is \
+                 disconnected, reconnect it and choose \"Check again\". If the files were \
+                 deleted on purpose, choose \"Delete them on the other computers too\".",
+            ),
             _ => None,
         };
         match plain {
@@ -220,6 +226,8 @@ impl RepositoryView {
 
     /// Takes the settings again after they changed, keeping what happened.
     pub fn set_settings(&mut self, settings: &RepositoryConfig) {
+        self.folder.clone_from(&settings.folder);
+        self.relay.clone_from(&settings.relay);
         self.mode = settings.mode;
         let quota = settings.quota.map(|quota| quota.0);
         match &mut self.usage {

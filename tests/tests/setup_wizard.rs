@@ -373,3 +373,71 @@ fn joining_with_a_wrong_passphrase_says_so_and_sets_up_nothing() {
     assert!(!app_folder.exists(), "the folder was created");
     assert_eq!(keyring_passphrase(&relay), None);
 }
+
+#[test]
+#[ignore = "needs a display, a keyring and tauri-driver; run by scripts/test.sh"]
+fn a_folder_set_up_from_the_command_line_appears_and_its_missing_files_are_confirmed_from_the_window()
+ {
+    let root = tempfile::tempdir().unwrap();
+    let relay = root.path().join("relay");
+    fs::create_dir(&relay).unwrap();
+    let app_config = root.path().join("app-config");
+    let app_folder = root.path().join("Reports");
+    let home = root.path().join("home");
+    fs::create_dir(&home).unwrap();
+    let driver = TauriDriver::start(&[("ESCALE_CONFIG_DIR", &app_config), ("HOME", &home)]);
+    let session = driver.session(&desktop_binary());
+    let person = Person { session: &session };
+    person.button("Add a synced folder");
+    let started = std::time::Instant::now();
+    let step = |what: &str| println!("{:>6.1} s  {what}", started.elapsed().as_secs_f64());
+
+    // Set up from the command line while the app runs, in the settings
+    // folder they share, its passphrase saved in the keyring: the window
+    // shows it and it syncs, no restart.
+    run_ok(
+        set_up_command(&app_config, "init", "Reports", &app_folder, &relay)
+            .env_remove("ESCALE_NO_KEYRING")
+            .env("ESCALE_PASSPHRASE", PASSPHRASE),
+    );
+    person.card_in("Reports", "idle", Duration::from_secs(60));
+    step("set up from the command line, shown and idle");
+
+    // A dozen files reach another computer.
+    let names: Vec<String> = (0..12).map(|i| format!("letter-{i:02}.txt")).collect();
+    for name in &names {
+        fs::write(app_folder.join(name), name.as_bytes()).unwrap();
+    }
+    let cli = Cli::join(root.path(), &relay);
+    let cli_has = |name: &String| cli.folder.join(name).exists();
+    step("files written");
+    wait_until(Duration::from_secs(60), "the dozen files received", || {
+        cli.sync();
+        names.iter().all(cli_has)
+    });
+
+    step("dozen received");
+    // All of them vanish at once, as when a drive is disconnected: the app
+    // pauses rather than delete them on the other computer, and says why.
+    for name in &names {
+        fs::remove_file(app_folder.join(name)).unwrap();
+    }
+    person.card_in("Reports", "paused", Duration::from_secs(60));
+    step("paused");
+    person.sees("Many files went missing from this folder at once");
+    person.shot("main-window-many-files-missing");
+    cli.sync();
+    assert!(names.iter().all(cli_has), "deletions were sent unconfirmed");
+
+    // Deleted on purpose: the person confirms, and the other computer
+    // loses them too.
+    person.press("Delete them on the other computers too…");
+    person.press("Yes, delete them everywhere");
+    step("confirmed");
+    person.card_in("Reports", "idle", Duration::from_secs(60));
+    wait_until(Duration::from_secs(60), "the deletions received", || {
+        cli.sync();
+        !names.iter().any(cli_has)
+    });
+    step("deletions received");
+}

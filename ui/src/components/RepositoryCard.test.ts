@@ -12,6 +12,7 @@ vi.mock('../lib/api', async (importOriginal) => {
     syncNow: vi.fn(),
     openFolder: vi.fn(),
     removeRepository: vi.fn(),
+    confirmDeletions: vi.fn(),
     repositoryOptions: vi.fn(),
     updateOptions: vi.fn(),
   };
@@ -241,6 +242,44 @@ describe('actions', () => {
     );
     expect(screen.queryByRole('button', { name: 'Resume' })).not.toBeInTheDocument();
     expect(screen.getByText('Many files are missing.')).toBeInTheDocument();
+  });
+
+  it('offers to check again or to delete missing files everywhere, only when many went missing', async () => {
+    const massDeletion = repositoryView({
+      state: 'paused',
+      problem: { code: 'mass_deletion', message: 'Many files went missing.' },
+    });
+    vi.mocked(api.confirmDeletions).mockResolvedValueOnce(12);
+    const { user } = renderCard(massDeletion);
+    await user.click(screen.getByRole('button', { name: 'Check again' }));
+    expect(api.syncNow).toHaveBeenCalledWith('Accounts');
+    await user.click(screen.getByRole('button', { name: 'Delete them on the other computers too…' }));
+    const dialog = screen.getByRole('alertdialog');
+    // The safe choice has the focus: Enter must not delete files everywhere.
+    expect(within(dialog).getByRole('button', { name: 'Keep them' })).toHaveFocus();
+    await user.click(within(dialog).getByRole('button', { name: 'Yes, delete them everywhere' }));
+    expect(api.confirmDeletions).toHaveBeenCalledWith('Accounts');
+    await waitFor(() => expect(screen.queryByRole('alertdialog')).not.toBeInTheDocument());
+  });
+
+  it('keeps the deletions unsent when the confirmation is refused or fails', async () => {
+    const massDeletion = repositoryView({
+      state: 'paused',
+      problem: { code: 'mass_deletion', message: 'Many files went missing.' },
+    });
+    vi.mocked(api.confirmDeletions).mockRejectedValueOnce({ code: 'invalid_input', message: 'Nothing to confirm.' });
+    const { user } = renderCard(massDeletion);
+    await user.click(screen.getByRole('button', { name: 'Delete them on the other computers too…' }));
+    await user.click(screen.getByRole('button', { name: 'Keep them' }));
+    expect(api.confirmDeletions).not.toHaveBeenCalled();
+    await user.click(screen.getByRole('button', { name: 'Delete them on the other computers too…' }));
+    await user.click(screen.getByRole('button', { name: 'Yes, delete them everywhere' }));
+    expect(await within(screen.getByRole('alertdialog')).findByRole('alert')).toHaveTextContent('Nothing to confirm.');
+  });
+
+  it('offers no deletion for other problems', () => {
+    renderCard(repositoryView({ state: 'error', problem: { code: 'relay_unreachable', message: 'Unreachable.' } }));
+    expect(screen.queryByRole('button', { name: 'Delete them on the other computers too…' })).not.toBeInTheDocument();
   });
 
   it('shows a failed action', async () => {

@@ -418,6 +418,14 @@ export function syncNow(name: string): Promise<void> {
   return run('sync_now', { name });
 }
 
+/**
+ * Lets a folder paused because many files went missing delete them on the
+ * other computers too, and syncs it now. Resolves to how many files that deletes.
+ */
+export function confirmDeletions(name: string): Promise<number> {
+  return call('confirm_deletions', { name }, isCount);
+}
+
 export function pauseAll(): Promise<void> {
   return run('pause_all');
 }
