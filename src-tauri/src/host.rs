@@ -17,6 +17,7 @@ use tokio::sync::mpsc;
 use crate::IpcError;
 use crate::app_settings::AppSettings;
 use crate::notifications::{Notification, Notifier};
+use crate::paused::PausedFolders;
 use crate::tray::{self, TrayMenuAction, TrayState};
 use crate::views::RepositoryView;
 
@@ -52,6 +53,8 @@ pub(crate) struct Host {
     unreadable: Mutex<Option<IpcError>>,
     notifier: Mutex<Notifier>,
     settings: Mutex<AppSettings>,
+    /// The folders paused from the app, kept across restarts.
+    paused: Mutex<PausedFolders>,
     tray: tray::Shown,
     /// The settings each running repository was started with: what a
     /// reload compares the settings file against.
@@ -75,6 +78,7 @@ impl Host {
         let host = Host {
             engine: Engine::new(config_dir.clone(), sink),
             settings: Mutex::new(AppSettings::load(config_dir.path())),
+            paused: Mutex::new(PausedFolders::load(config_dir.path())),
             config_dir,
             views: Mutex::new(Vec::new()),
             unreadable: Mutex::new(None),
@@ -97,7 +101,7 @@ impl Host {
                 *lock(&self.views) = config
                     .repositories
                     .iter()
-                    .map(RepositoryView::new)
+                    .map(|settings| self.new_view(settings))
                     .collect();
             }
             Err(error) => {
@@ -158,7 +162,7 @@ impl Host {
                 .iter()
                 .any(|view| view.name == settings.name);
             if !known {
-                self.add_view(RepositoryView::new(settings));
+                self.add_view(self.new_view(settings));
             } else if applied.as_ref().is_some_and(|applied| applied != settings) {
                 // The poll bounds and the filters are read at the start.
                 self.engine.stop(&settings.name).await;
@@ -170,14 +174,7 @@ impl Host {
             }
             match self.run(settings).await {
                 Ok(()) => {
-                    let paused = self
-                        .view(&settings.name)
-                        .is_ok_and(|view| view.paused_by_user);
-                    if paused && let Err(error) = self.engine.pause(&settings.name) {
-                        tracing::warn!("{}: {error}", settings.name);
-                    }
-                    let fresh = self.view(&settings.name);
-                    if let Ok(view) = fresh {
+                    if let Ok(view) = self.view(&settings.name) {
                         self.publish(app, &view);
                     }
                 }
@@ -213,6 +210,14 @@ impl Host {
         }
     }
 
+    /// The first view of a repository: paused if the person paused it
+    /// before the app last ended.
+    fn new_view(&self, settings: &RepositoryConfig) -> RepositoryView {
+        let mut view = RepositoryView::new(settings);
+        view.paused_by_user = lock(&self.paused).contains(&settings.name);
+        view
+    }
+
     fn add_view(&self, view: RepositoryView) {
         let mut views = lock(&self.views);
         views.retain(|existing| existing.name != view.name);
@@ -227,6 +232,10 @@ impl Host {
             folder: settings.folder.clone(),
             passphrase,
             poll: PollBounds::of(settings),
+            // Paused by the person, before a restart or a settings change.
+            paused: self
+                .view(&settings.name)
+                .is_ok_and(|view| view.paused_by_user),
         })?;
         lock(&self.applied).insert(settings.name.clone(), settings.clone());
         Ok(())
@@ -316,6 +325,7 @@ impl Host {
     /// Pauses a repository from the app.
     pub(crate) fn pause<R: Runtime>(&self, app: &AppHandle<R>, name: &str) -> Result<(), IpcError> {
         self.engine.pause(name)?;
+        self.remember_pause(name, true);
         self.update(app, name, |view| view.paused_by_user = true);
         Ok(())
     }
@@ -327,8 +337,17 @@ impl Host {
         name: &str,
     ) -> Result<(), IpcError> {
         self.engine.resume(name)?;
+        self.remember_pause(name, false);
         self.update(app, name, |view| view.paused_by_user = false);
         Ok(())
+    }
+
+    fn remember_pause(&self, name: &str, paused: bool) {
+        if let Err(error) = lock(&self.paused).set(name, paused) {
+            // The pause holds until the app restarts: worth a line, not a
+            // failed click.
+            tracing::warn!("{name}: the pause could not be saved: {error}");
+        }
     }
 
     /// Runs a cycle of a repository now.
@@ -385,6 +404,7 @@ impl Host {
         lock(&self.applied).remove(name);
         lock(&self.views).retain(|view| view.name != name);
         lock(&self.notifier).forget(name);
+        self.remember_pause(name, false);
         if let Err(error) = app.emit(REMOVED_EVENT, serde_json::json!({ "name": name })) {
             tracing::warn!("the window could not be updated: {error}");
         }

@@ -11,6 +11,7 @@ mod commands;
 mod host;
 mod ipc_error;
 mod notifications;
+mod paused;
 mod settings_watch;
 mod tray;
 mod views;

@@ -5,6 +5,7 @@
 //! executable: the first call in a process runs `cargo build` for it, so a
 //! test never runs a stale binary.
 
+pub mod bench;
 pub mod fault_proxy;
 pub mod relay;
 pub mod servers;

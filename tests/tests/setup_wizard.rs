@@ -417,6 +417,7 @@ fn a_folder_set_up_from_the_command_line_appears_and_its_missing_files_are_confi
     });
 
     step("dozen received");
+
     // All of them vanish at once, as when a drive is disconnected: the app
     // pauses rather than delete them on the other computer, and says why.
     for name in &names {
@@ -440,4 +441,28 @@ fn a_folder_set_up_from_the_command_line_appears_and_its_missing_files_are_confi
         !names.iter().any(cli_has)
     });
     step("deletions received");
+
+    // A pause outlives a restart of the app.
+    person.press("Pause");
+    person.card_in("Reports", "paused", Duration::from_secs(30));
+    drop(session);
+    let session = driver.session(&desktop_binary());
+    let person = Person { session: &session };
+    person.card_in("Reports", "paused", Duration::from_secs(60));
+    step("still paused after a restart");
+    fs::write(cli.folder.join("after-restart.txt"), "sent while paused").unwrap();
+    cli.sync();
+    person.press("Sync now");
+    std::thread::sleep(Duration::from_secs(5));
+    assert!(
+        !app_folder.join("after-restart.txt").exists(),
+        "a folder paused before the restart received a file"
+    );
+    person.press("Resume");
+    wait_until(
+        Duration::from_secs(60),
+        "the file sent while paused arrives after the resume",
+        || app_folder.join("after-restart.txt").exists(),
+    );
+    step("resumed");
 }

@@ -45,6 +45,7 @@ pub(crate) async fn run(
                         min,
                         max: poll.max.unwrap_or(settings.max).max(min),
                     },
+                    paused: false,
                 });
             }
             // One repository without a passphrase must not stop the others.

@@ -105,6 +105,9 @@ pub struct RunRepository {
     pub passphrase: Passphrase,
     /// How often to poll it.
     pub poll: PollBounds,
+    /// Start paused: nothing syncs until [`Engine::resume`](crate::Engine::resume).
+    /// A person who paused a folder expects it still paused after a restart.
+    pub paused: bool,
 }
 
 impl PollBounds {
@@ -230,7 +233,10 @@ async fn repository_loop(
     // The heads read just before the coming cycle, when already known.
     let mut before: Option<u64> = None;
     let mut cycle_due = true;
-    let mut paused = false;
+    let mut paused = repository.paused;
+    if paused {
+        events.state(RepositoryState::Paused);
+    }
     loop {
         if *shutdown.borrow() {
             return;

@@ -307,6 +307,7 @@ mod tests {
                 min: poll,
                 max: poll,
             },
+            paused: false,
         }
     }
 
@@ -357,6 +358,29 @@ mod tests {
         }
         engine.shutdown().await;
         assert!(!engine.is_running("docs"));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_repository_started_paused_runs_no_cycle_until_resumed() {
+        let fx = fixture().await;
+        std::fs::write(fx.folder.join("before-start.txt"), "waiting").unwrap();
+        let heard = Arc::new(Heard::default());
+        let engine = Engine::new(fx.config_dir.clone(), heard.sink());
+        let mut paused = repository(&fx.folder, Duration::from_millis(100));
+        paused.paused = true;
+        engine.start(paused).unwrap();
+        heard.wait_for(0, is_state(RepositoryState::Paused)).await;
+        tokio::time::sleep(Duration::from_millis(1000)).await;
+        engine.sync_now("docs").unwrap();
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        assert_eq!(heard.cycles_sending_after(0), 0, "a paused start synced");
+
+        engine.resume("docs").unwrap();
+        let mut from = 0;
+        while heard.cycles_sending_after(0) == 0 {
+            from = heard.wait_for(from, is_cycle).await + 1;
+        }
+        engine.shutdown().await;
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
