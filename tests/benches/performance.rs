@@ -8,6 +8,8 @@
 //! - `ESCALE_BENCH_SMALL_FILES` (10000): how many small files.
 //! - `ESCALE_BENCH_TREE_FILES` (100000): the files of the rescanned tree.
 //! - `ESCALE_BENCH_RUNS` (3): runs of each timed scenario.
+//! - `ESCALE_BENCH_REFERENCE_RUNS` (1): runs of rclone with the small
+//!   files, which takes minutes each.
 //! - `ESCALE_BENCH_IDLE_MINUTES` (10): the idle-cost window.
 //! - `ESCALE_BENCH_ONLY`: a comma-separated subset of `big`, `small`,
 //!   `rescan`, `latency`, `idle`.
@@ -94,6 +96,26 @@ impl Server {
         }
     }
 
+    /// Makes folder `name` in the relay root, through the server, as
+    /// whoever sets up a relay does before pointing Escale at it.
+    fn make_folder(&self, name: &str) {
+        let mut command = Bench::curl(self);
+        if self.rclone_type == "webdav" {
+            command.args(["--request", "MKCOL"]);
+        }
+        // FTP: listing a missing folder with --ftp-create-dirs makes it.
+        command
+            .arg(format!("{}/{name}/", self.curl_url))
+            .stdout(Stdio::null());
+        run(&mut command);
+    }
+
+    /// Escale's address of folder `name` in the relay root, made now.
+    fn relay(&self, name: &str) -> String {
+        self.make_folder(name);
+        format!("{}/{name}", self.escale_url)
+    }
+
     /// Removes what a run left under `name` on the server.
     fn clean(&self, name: &str) {
         let path = self.data.join(name);
@@ -112,6 +134,8 @@ struct Bench {
     scratch: tempfile::TempDir,
     report: Report,
     runs: usize,
+    /// Runs of the slowest reference (rclone with many small files).
+    reference_runs: usize,
 }
 
 /// One computer of a benched repository.
@@ -170,6 +194,13 @@ impl Bench {
                 .env("RCLONE_CONFIG", "/dev/null"),
         );
         let mut command = Command::new(&self.rclone);
+        // The servers' settings include RCLONE_WEBDAV_URL and the like (of
+        // the rclone WebDAV server), which rclone would take as options.
+        for (key, _) in std::env::vars_os() {
+            if key.to_string_lossy().starts_with("RCLONE_") {
+                command.env_remove(key);
+            }
+        }
         command
             .env("RCLONE_CONFIG", self.scratch.path().join("rclone.conf"))
             .env("RCLONE_CONFIG_BENCH_TYPE", server.rclone_type)
@@ -243,7 +274,7 @@ fn big_file(bench: &mut Bench, server: &Server, size: usize, rss: &mut Samples) 
     let mut escale_down = Samples::default();
     for round in 0..bench.runs {
         // Escale: A sends, B receives; both encrypt and check everything.
-        let relay = format!("{}/big-{round}", server.escale_url);
+        let relay = server.relay(&format!("big-{round}"));
         let a = bench.computer("big-a", "init", &relay, &server.password);
         let b = bench.computer("big-b", "join", &relay, &server.password);
         fs::hard_link(&source, a.folder.join("big.bin")).unwrap();
@@ -309,11 +340,24 @@ fn big_file(bench: &mut Bench, server: &Server, size: usize, rss: &mut Samples) 
         reference: None,
         goal: None,
     });
-    let escale_rate = throughput(&escale);
+    bench.report.add(Row {
+        figure: format!("{label}: Escale up + down s"),
+        unit: "s".into(),
+        samples: escale.clone(),
+        reference: Some((curl.median(), "curl up + down".into())),
+        goal: None,
+    });
+    bench.report.add(Row {
+        figure: format!("{label}: rclone up + down s"),
+        unit: "s".into(),
+        samples: rclone.clone(),
+        reference: None,
+        goal: None,
+    });
     bench.report.add(Row {
         figure: format!("{label}: Escale up + down, MB/s of file"),
         unit: "MB/s".into(),
-        samples: escale_rate.clone(),
+        samples: throughput(&escale),
         reference: Some((throughput(&curl).median(), "curl".into())),
         goal: None,
     });
@@ -328,7 +372,7 @@ fn big_file(bench: &mut Bench, server: &Server, size: usize, rss: &mut Samples) 
         figure: format!("{label}: rclone time / Escale's"),
         unit: "x".into(),
         samples: ratios(&rclone, &escale),
-        reference: Some((rclone.median(), "rclone up + down, s".into())),
+        reference: None,
         goal: Some(Goal::AtLeast(1.0)),
     });
 }
@@ -384,7 +428,7 @@ fn many_small_files(bench: &mut Bench, server: &Server, count: usize) {
     println!("   {:.1} MB in all", bytes as f64 / MB);
     let (mut escale, mut rclone) = (Samples::default(), Samples::default());
     for round in 0..bench.runs {
-        let relay = format!("{}/small-{round}", server.escale_url);
+        let relay = server.relay(&format!("small-{round}"));
         let a = bench.computer("small-a", "init", &relay, &server.password);
         let b = bench.computer("small-b", "join", &relay, &server.password);
         copy_tree(&source, &a.folder);
@@ -394,7 +438,9 @@ fn many_small_files(bench: &mut Bench, server: &Server, count: usize) {
         escale.push(seconds(up.wall + down.wall));
         bench.remove(&[a, b]);
         server.clean(&format!("small-{round}"));
-
+    }
+    // rclone takes minutes here, one file after the other: fewer runs.
+    for round in 0..bench.reference_runs {
         let remote = Bench::rclone_path(server, &format!("small-rclone-{round}"));
         let back = bench.scratch.path().join("small-back");
         let mut up = bench.rclone(server);
@@ -412,6 +458,10 @@ fn many_small_files(bench: &mut Bench, server: &Server, count: usize) {
         fs::remove_dir_all(&back).unwrap();
         server.clean(&format!("small-rclone-{round}"));
     }
+    let mut ratio = Samples::default();
+    for time in escale.values() {
+        ratio.push(rclone.median() / time);
+    }
     fs::remove_dir_all(&source).unwrap();
     bench.report.add(Row {
         figure: format!("{}: {count} small files, Escale up + down s", server.label),
@@ -426,7 +476,7 @@ fn many_small_files(bench: &mut Bench, server: &Server, count: usize) {
             server.label
         ),
         unit: "x".into(),
-        samples: ratios(&rclone, &escale),
+        samples: ratio,
         reference: None,
         goal: Some(Goal::AtLeast(5.0)),
     });
@@ -544,7 +594,7 @@ fn stop(mut child: Child) {
 fn latency(bench: &mut Bench, server: &Server) {
     const SAMPLES: usize = 10;
     println!("\n== Latency under `escale run`, through {}", server.label);
-    let relay = format!("{}/latency", server.escale_url);
+    let relay = server.relay("latency");
     let a = bench.computer("latency-a", "init", &relay, &server.password);
     let b = bench.computer("latency-b", "join", &relay, &server.password);
     let runs = [
@@ -611,7 +661,7 @@ impl Idle {
             "\n== Three idle computers under `escale run` through {} (measured last)",
             server.label
         );
-        let relay = format!("{}/idle", server.escale_url);
+        let relay = server.relay("idle");
         let mut computers = vec![bench.computer("idle-a", "init", &relay, &server.password)];
         fs::write(computers[0].folder.join("hello.txt"), "hello").unwrap();
         for name in ["idle-b", "idle-c"] {
@@ -732,6 +782,7 @@ fn main() {
         scratch: tempfile::tempdir().unwrap(),
         report: Report::default(),
         runs: usize::try_from(setting("ESCALE_BENCH_RUNS", 3)).unwrap(),
+        reference_runs: usize::try_from(setting("ESCALE_BENCH_REFERENCE_RUNS", 1)).unwrap(),
     };
     let started = Instant::now();
     let webdav = Server::webdav();
