@@ -26,6 +26,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use escale_e2e::bench::{Goal, Measured, Report, Row, Samples, measure};
+use escale_e2e::run_ok;
 use escale_e2e::world::noise;
 
 const PASSPHRASE: &str = "bench passphrase, long enough";
@@ -107,7 +108,7 @@ impl Server {
         command
             .arg(format!("{}/{name}/", self.curl_url))
             .stdout(Stdio::null());
-        run(&mut command);
+        run_ok(&mut command);
     }
 
     /// Escale's address of folder `name` in the relay root, made now.
@@ -169,7 +170,7 @@ impl Bench {
             .arg(&computer.folder)
             .args(["--relay", url])
             .stdout(Stdio::null());
-        run(&mut command);
+        run_ok(&mut command);
         computer
     }
 
@@ -235,16 +236,6 @@ impl Bench {
             .arg(format!("{}:{}", server.user, server.password));
         command
     }
-}
-
-fn run(command: &mut Command) {
-    let output = command.output().expect("the command can be started");
-    assert!(
-        output.status.success(),
-        "{:?} failed: {}",
-        command.get_args().collect::<Vec<_>>(),
-        String::from_utf8_lossy(&output.stderr)
-    );
 }
 
 fn output(command: &mut Command) -> String {

@@ -152,6 +152,33 @@ impl Cli {
     }
 }
 
+/// With the folder paused: file `name` sent by `cli` does not arrive, even
+/// on "Sync now" (`while_paused` runs then), and arrives after "Resume".
+fn nothing_arrives_until_resumed(
+    person: &Person<'_, '_>,
+    cli: &Cli,
+    app_folder: &Path,
+    name: &str,
+    while_paused: impl FnOnce(&Person<'_, '_>),
+) {
+    fs::write(cli.folder.join(name), "sent while paused").unwrap();
+    cli.sync();
+    person.press("Sync now");
+    std::thread::sleep(Duration::from_secs(5));
+    assert!(
+        !app_folder.join(name).exists(),
+        "a paused folder received {name}"
+    );
+    person.card_in("Reports", "paused", Duration::from_secs(1));
+    while_paused(person);
+    person.press("Resume");
+    wait_until(
+        Duration::from_secs(60),
+        "the file sent while paused arrives after the resume",
+        || app_folder.join(name).exists(),
+    );
+}
+
 /// Clicks through the storage step with a local folder as the relay.
 fn choose_local_storage(person: &Person<'_, '_>, relay: &Path) {
     person.choose("Network or local folder");
@@ -296,22 +323,9 @@ fn the_wizard_sets_up_a_folder_that_receives_from_another_computer_and_pauses() 
     // Paused from the window: nothing arrives until resumed.
     person.press("Pause");
     person.card_in("Reports", "paused", Duration::from_secs(30));
-    fs::write(cli.folder.join("while-paused.txt"), "sent while paused").unwrap();
-    cli.sync();
-    person.press("Sync now");
-    std::thread::sleep(Duration::from_secs(5));
-    assert!(
-        !app_folder.join("while-paused.txt").exists(),
-        "a paused folder received a file"
-    );
-    person.card_in("Reports", "paused", Duration::from_secs(1));
-    person.shot("main-window-paused");
-    person.press("Resume");
-    wait_until(
-        Duration::from_secs(60),
-        "the file sent while paused arrives after the resume",
-        || app_folder.join("while-paused.txt").exists(),
-    );
+    nothing_arrives_until_resumed(&person, &cli, &app_folder, "while-paused.txt", |person| {
+        person.shot("main-window-paused");
+    });
     person.card_in("Reports", "idle", Duration::from_secs(60));
 
     // The shared storage goes away: the card says so in plain words.
@@ -450,19 +464,6 @@ fn a_folder_set_up_from_the_command_line_appears_and_its_missing_files_are_confi
     let person = Person { session: &session };
     person.card_in("Reports", "paused", Duration::from_secs(60));
     step("still paused after a restart");
-    fs::write(cli.folder.join("after-restart.txt"), "sent while paused").unwrap();
-    cli.sync();
-    person.press("Sync now");
-    std::thread::sleep(Duration::from_secs(5));
-    assert!(
-        !app_folder.join("after-restart.txt").exists(),
-        "a folder paused before the restart received a file"
-    );
-    person.press("Resume");
-    wait_until(
-        Duration::from_secs(60),
-        "the file sent while paused arrives after the resume",
-        || app_folder.join("after-restart.txt").exists(),
-    );
+    nothing_arrives_until_resumed(&person, &cli, &app_folder, "after-restart.txt", |_| {});
     step("resumed");
 }
