@@ -517,7 +517,12 @@ pub(crate) async fn heads_fingerprint(config_dir: &ConfigDir, name: &str) -> Res
     let config_dir = config_dir.clone();
     let name = name.to_owned();
     blocking(move |runtime| {
-        let repo = configured(&config_dir, &name)?;
+        // This computer's own head changes only in its own cycles: reading
+        // it would cost two requests a poll, and make the poll after each
+        // cycle that wrote it run a needless cycle.
+        let (repo, db) = open_state(&config_dir, &name)?;
+        let me: ClientId = required_meta(&db, &name, "client", "client identifier")?;
+        drop(db);
         let relay = open_relay(&config_dir, &repo, runtime)?;
         let mut hasher = std::collections::hash_map::DefaultHasher::new();
         let mut clients: Vec<String> = relay
@@ -531,6 +536,9 @@ pub(crate) async fn heads_fingerprint(config_dir: &ConfigDir, name: &str) -> Res
             let Ok(id) = client.parse::<ClientId>() else {
                 continue;
             };
+            if id == me {
+                continue;
+            }
             client.hash(&mut hasher);
             for slot in 0..2u8 {
                 relay
@@ -895,6 +903,51 @@ fn pending_changes(session: &Session) -> Result<(u64, u64)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_heads_fingerprint_changes_with_the_other_computers_heads_only() {
+        let tmp = tempfile::tempdir().unwrap();
+        let relay = tmp.path().join("relay");
+        std::fs::create_dir(&relay).unwrap();
+        let address = format!("file://{}", relay.display());
+        let passphrase = || Passphrase::new("fingerprint passphrase".into());
+        let a = ConfigDir::new(tmp.path().join("a"));
+        let b = ConfigDir::new(tmp.path().join("b"));
+        let a_folder = tmp.path().join("a-folder");
+        init(
+            &a,
+            NewRepository::new("docs", &a_folder, &address),
+            passphrase(),
+        )
+        .await
+        .unwrap();
+        let b_folder = tmp.path().join("b-folder");
+        join(
+            &b,
+            NewRepository::new("docs", &b_folder, &address),
+            passphrase(),
+        )
+        .await
+        .unwrap();
+        sync(&b, "docs", passphrase()).await.unwrap();
+
+        // A's own publication leaves A's fingerprint as it was.
+        let before = heads_fingerprint(&a, "docs").await.unwrap();
+        std::fs::write(a_folder.join("note.txt"), "from A").unwrap();
+        assert_eq!(
+            sync(&a, "docs", passphrase()).await.unwrap().changes_sent,
+            1
+        );
+        assert_eq!(heads_fingerprint(&a, "docs").await.unwrap(), before);
+
+        // B's publication changes it: A's poll must see it.
+        std::fs::write(b_folder.join("reply.txt"), "from B").unwrap();
+        assert_eq!(
+            sync(&b, "docs", passphrase()).await.unwrap().changes_sent,
+            1
+        );
+        assert_ne!(heads_fingerprint(&a, "docs").await.unwrap(), before);
+    }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn verifying_a_passphrase_creates_nothing_and_tells_wrong_from_right() {
